@@ -1,0 +1,176 @@
+"""Missing data (§3.2), outliers (§3.3) and data outages: the rules come from config, every change is counted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nam_mmm.data.panel import FIT_WEIGHT, GMV, NPS, PERIOD, PRICE, DISCOUNT, PROMO_DAYS, SKU, Panel
+from nam_mmm.data.report import Finding
+from nam_mmm.data.validation import _iso, detect_outage, validate
+from nam_mmm.errors import ConfigError
+
+OUTAGE_COLUMN = "outage"
+
+
+@dataclass
+class CleaningConfig:
+    """How to treat missing cells, outages and outliers.
+
+    Attributes:
+        missing_spend: ``zero`` (missing spend means nothing was spent) or ``error``.
+        missing_controls: ``ffill`` (carry the SKU's last value forward; leading gaps take the first value,
+            which lies in every fold's training window), ``zero`` or ``error``.
+        missing_gmv: ``exclude`` (the row stays for carry-over but leaves the fit) or ``error``.
+        outage_action: ``drop`` (outage periods leave the fit, stay in the calendar), ``flag`` (a 0/1
+            ``outage`` control), or ``keep``.
+        outage_threshold: a period is an outage when its total GMV < threshold × the median period total.
+        iqr_k: IQR fence multiplier for outlier flags on log GMV per SKU.
+        zscore_window: rolling window (periods) for the rolling z-score flag; ``zscore_max`` its limit.
+        winsorize_spend: ``[lower, upper]`` percentiles (0–100) to clip each channel's spend at, or null (off).
+    """
+
+    missing_spend: str = "zero"
+    missing_controls: str = "ffill"
+    missing_gmv: str = "exclude"
+    outage_action: str = "flag"
+    outage_threshold: float = 0.05
+    consistency_tol: float = 0.02
+    iqr_k: float = 3.0
+    zscore_window: int = 6
+    zscore_max: float = 4.0
+    winsorize_spend: list[float] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        allowed = {
+            "missing_spend": ("zero", "error"),
+            "missing_controls": ("ffill", "zero", "error"),
+            "missing_gmv": ("exclude", "error"),
+            "outage_action": ("drop", "flag", "keep"),
+        }
+        for key, values in allowed.items():
+            if getattr(self, key) not in values:
+                raise ConfigError(f"cleaning.{key} must be one of {values}, got {getattr(self, key)!r}")
+
+
+def _missing_error(panel: Panel, col: str, mask: pd.Series, rule: str) -> Finding:
+    file, src = panel.origin(col)
+    return Finding("error", "missing", f"missing values and {rule}", file=file, column=src, rows=panel.rows_of(mask))
+
+
+def impute(panel: Panel, cfg: CleaningConfig) -> list[Finding]:
+    """Fill missing cells in place per role; returns error findings for rules set to ``error``."""
+    df = panel.frame
+    errors: list[Finding] = []
+    for col in panel.spend_columns:
+        miss = df[col].isna()
+        if miss.any():
+            if cfg.missing_spend == "error":
+                errors.append(_missing_error(panel, col, miss, "cleaning.missing_spend is 'error'"))
+                continue
+            df[col] = df[col].fillna(0.0)
+            panel.report.count_imputed(col, int(miss.sum()))
+    controls = [c for c in (PRICE, DISCOUNT, PROMO_DAYS, NPS, *panel.controls) if c in df]
+    for col in controls:
+        miss = df[col].isna()
+        if not miss.any():
+            continue
+        if cfg.missing_controls == "error":
+            errors.append(_missing_error(panel, col, miss, "cleaning.missing_controls is 'error'"))
+            continue
+        if cfg.missing_controls == "zero":
+            df[col] = df[col].fillna(0.0)
+        else:
+            df[col] = df.groupby(SKU)[col].transform(lambda s: s.ffill().bfill())
+        panel.report.count_imputed(col, int(miss.sum()))
+    miss = df[GMV].isna()
+    if miss.any():
+        if cfg.missing_gmv == "error":
+            errors.append(_missing_error(panel, GMV, miss, "cleaning.missing_gmv is 'error'"))
+        else:
+            df.loc[miss, FIT_WEIGHT] = 0.0
+            panel.report.count_imputed(GMV + " (excluded from fit)", int(miss.sum()))
+    return errors
+
+
+def apply_outage(panel: Panel, cfg: CleaningConfig) -> None:
+    periods = detect_outage(panel, cfg.outage_threshold)
+    if not periods or cfg.outage_action == "keep":
+        return
+    hit = panel.frame[PERIOD].isin(periods)
+    if cfg.outage_action == "drop":
+        panel.frame.loc[hit, FIT_WEIGHT] = 0.0
+    else:
+        panel.frame[OUTAGE_COLUMN] = hit.astype(float)
+        if OUTAGE_COLUMN not in panel.controls:
+            panel.controls.append(OUTAGE_COLUMN)
+
+
+def flag_outliers(panel: Panel, cfg: CleaningConfig) -> list[Finding]:
+    """IQR fences and rolling z-scores on log GMV within each SKU (flags only; nothing is changed)."""
+    df = panel.frame
+    ok = df[GMV] > 0
+    log_gmv = np.log(df[GMV].where(ok))
+    g = log_gmv.groupby(df[SKU])
+    q1, q3 = g.transform(lambda s: s.quantile(0.25)), g.transform(lambda s: s.quantile(0.75))
+    iqr = q3 - q1
+    iqr_flag = (log_gmv < q1 - cfg.iqr_k * iqr) | (log_gmv > q3 + cfg.iqr_k * iqr)
+    # rolling z-score against the previous window only, so a spike does not hide in its own statistics
+    prev = g.transform(lambda s: s.shift(1).rolling(cfg.zscore_window, min_periods=3).mean())
+    prev_sd = g.transform(lambda s: s.shift(1).rolling(cfg.zscore_window, min_periods=3).std())
+    z_flag = ((log_gmv - prev).abs() / prev_sd.where(prev_sd > 0)) > cfg.zscore_max
+    file, col = panel.origin(GMV)
+    out = []
+    for name, flag, rule in (
+        ("outlier_iqr", iqr_flag, f"outside the {cfg.iqr_k:g}×IQR fences of log GMV within the SKU"),
+        ("outlier_zscore", z_flag, f"rolling z-score of log GMV above {cfg.zscore_max:g} (window {cfg.zscore_window})"),
+    ):
+        if flag.any():
+            out.append(
+                Finding(
+                    "info",
+                    name,
+                    f"{int(flag.sum())} row(s) {rule}",
+                    file=file,
+                    column=col,
+                    rows=panel.rows_of(flag),
+                    periods=_iso(sorted(df.loc[flag, PERIOD].unique())),
+                )
+            )
+    return out
+
+
+def winsorize_spend(panel: Panel, percentiles: list[float]) -> None:
+    lo, hi = percentiles
+    for col in panel.spend_columns:
+        x = panel.frame[col]
+        a, b = np.nanpercentile(x, [lo, hi])
+        clipped = x.clip(a, b)
+        panel.report.count_imputed(col + " (winsorized)", int((clipped != x).sum()))
+        panel.frame[col] = clipped
+
+
+def prepare_panel(panel: Panel, cleaning: CleaningConfig | dict | None = None) -> Panel:
+    """Validate, stop on errors with a one-line message, then impute, treat outages and flag outliers.
+
+    Mutates and returns ``panel``; the findings land in ``panel.report``.
+    """
+    cfg = cleaning if isinstance(cleaning, CleaningConfig) else CleaningConfig(**(cleaning or {}))
+    panel.report.extend(
+        validate(panel, outage_threshold=cfg.outage_threshold, outage_action=cfg.outage_action, consistency_tol=cfg.consistency_tol)
+    )
+    panel.report.raise_on_errors()
+    errors = impute(panel, cfg)
+    panel.report.extend(errors)
+    panel.report.raise_on_errors()
+    apply_outage(panel, cfg)
+    panel.report.extend(flag_outliers(panel, cfg))
+    if cfg.winsorize_spend:
+        winsorize_spend(panel, list(cfg.winsorize_spend))
+    if (panel.frame[GMV] <= 0).any():
+        zero = panel.frame[GMV] <= 0
+        panel.frame.loc[zero, FIT_WEIGHT] = 0.0
+        panel.report.count_imputed(GMV + " (zero, excluded from fit: log undefined)", int(zero.sum()))
+    return panel

@@ -1,0 +1,112 @@
+"""The canonical long panel every source produces: one row per (period, SKU).
+
+Sources (synthetic, DT Mart, any panel CSV) rename their columns to the canonical names below so the
+rest of the pipeline never needs to know where the data came from. The original file and column of
+each canonical column are kept in ``Panel.column_sources`` and the original file line of each row in
+the ``_row`` column, so every error can point back to the cell a user has to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nam_mmm.data.report import ValidationReport
+
+PERIOD = "period"  # first day of the period (datetime64)
+BRAND = "brand"  # coarse hierarchy level (brand / product family)
+SKU = "sku"  # fine hierarchy level (SKU / sub-category)
+GMV = "gmv"  # target: gross merchandise value, rupees
+UNITS = "units"  # units sold (optional)
+PRICE = "price"  # average selling price, rupees per unit
+MRP = "mrp"  # list price, rupees per unit (optional)
+CROSS_PRICE = "cross_price"  # mean price of the other SKUs of the brand, rupees
+DISCOUNT = "discount"  # discount depth, fraction of list price in [0, 1]
+PROMO_DAYS = "promo_days"  # number of promotion days in the period
+NPS = "nps"  # brand health: net promoter score
+TOTAL_SPEND = "total_spend"  # reported total media spend, rupees (consistency check only)
+ROW = "_row"  # 1-based line of the source file the row came from
+FIT_WEIGHT = "fit_weight"  # 1 = row enters the fit; 0 = excluded (outage dropped, missing GMV)
+
+SPEND_PREFIX = "spend_"
+
+
+def spend_col(channel: str) -> str:
+    """Canonical column of a channel's media spend in rupees."""
+    return f"{SPEND_PREFIX}{channel}"
+
+
+@dataclass
+class Panel:
+    """A validated long panel.
+
+    Attributes:
+        frame: canonical columns, sorted by (period, brand, sku), index 0..n-1.
+        channels: media channel names; spend of channel ``c`` is column ``spend_<c>`` in rupees.
+        controls: extra control columns (used as unconstrained features).
+        freq: pandas frequency of the periods (``MS`` monthly, ``W-MON`` weekly, ...).
+        source: where the panel came from (file path or ``synthetic``).
+        column_sources: canonical column -> ``"file:column"`` it was read from.
+        report: validation findings and imputation counts.
+        truth: ground truth for synthetic panels, else ``None``.
+    """
+
+    frame: pd.DataFrame
+    channels: list[str]
+    freq: str
+    source: str
+    controls: list[str] = field(default_factory=list)
+    column_sources: dict[str, str] = field(default_factory=dict)
+    report: ValidationReport = field(default_factory=ValidationReport)
+    truth: dict | None = None
+
+    @property
+    def spend_columns(self) -> list[str]:
+        return [spend_col(c) for c in self.channels]
+
+    @property
+    def periods(self) -> pd.DatetimeIndex:
+        """The full calendar of periods (sorted, unique), including periods whose rows are excluded."""
+        return pd.DatetimeIndex(sorted(self.frame[PERIOD].unique()))
+
+    @property
+    def brands(self) -> list[str]:
+        return sorted(self.frame[BRAND].unique())
+
+    @property
+    def skus(self) -> list[str]:
+        """SKUs ordered by (brand, sku): the order of the model's SKU index."""
+        pairs = self.frame[[BRAND, SKU]].drop_duplicates().sort_values([BRAND, SKU])
+        return list(pairs[SKU])
+
+    @property
+    def sku_brand(self) -> dict[str, str]:
+        pairs = self.frame[[BRAND, SKU]].drop_duplicates()
+        return dict(zip(pairs[SKU], pairs[BRAND], strict=True))
+
+    def national_spend(self) -> bool:
+        """True when every channel's spend is the same for all SKUs of a period (national media)."""
+        if not self.channels:
+            return True
+        spread = self.frame.groupby(PERIOD)[self.spend_columns].nunique(dropna=False)
+        return bool((spread <= 1).all().all())
+
+    def spend_by_period(self) -> pd.DataFrame:
+        """Media spend per period and channel in rupees (national: one value per period; else summed)."""
+        g = self.frame.groupby(PERIOD)[self.spend_columns]
+        out = g.first() if self.national_spend() else g.sum()
+        return out.reindex(self.periods).fillna(0.0)
+
+    def origin(self, column: str) -> tuple[str, str]:
+        """(file, original column name) a canonical column came from."""
+        src = self.column_sources.get(column, "")
+        if ":" in src:
+            f, c = src.rsplit(":", 1)
+            return f, c
+        return self.source, column
+
+    def rows_of(self, mask: pd.Series | np.ndarray) -> list[int]:
+        """Source-file line numbers of the rows selected by ``mask``."""
+        return sorted({int(r) for r in self.frame.loc[mask, ROW]})
