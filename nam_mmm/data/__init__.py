@@ -1,0 +1,1 @@
+"""nam_mmm.data."""
