@@ -46,6 +46,7 @@ def inspect(cfg: DictConfig) -> str:
         "",
         "== multicollinearity: VIF ==",
         vif.to_string(index=False),
+        vif.attrs.get("note", ""),
         "",
         f"== feature pairs with |r| >= {cfg.correlation_threshold} ==",
         pairs.to_string(index=False) if len(pairs) else "none",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -24,10 +26,18 @@ def vif_table(table: FeatureTable) -> pd.DataFrame:
         return pd.DataFrame({"feature": list(x.columns), "vif": [1.0] * x.shape[1]})
     z = (x - x.mean()) / x.std()
     mat = np.column_stack([np.ones(len(z)), z.to_numpy()])
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # statsmodels warns on a rank-deficient design (more national features than periods, as in DT Mart);
+    # the table says so instead, and such VIFs are reported as infinite.
+    rank = np.linalg.matrix_rank(mat)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
         vifs = [float(variance_inflation_factor(mat, i + 1)) for i in range(z.shape[1])]
     out = pd.DataFrame({"feature": list(x.columns), "vif": vifs})
+    if rank < mat.shape[1]:
+        out["vif"] = out["vif"].where(out["vif"] < 1e6, np.inf)
     out["flag"] = np.where(out["vif"] > 10, "high (>10)", np.where(out["vif"] > 5, "moderate (>5)", ""))
+    if rank < mat.shape[1]:
+        out.attrs["note"] = f"design is rank-deficient: rank {rank} < {mat.shape[1]} columns (features outnumber distinct periods)"
     return out.sort_values("vif", ascending=False).reset_index(drop=True)
 
 

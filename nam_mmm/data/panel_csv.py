@@ -1,0 +1,370 @@
+"""Load any long panel CSV (one row per period x SKU) whose column roles come from the configuration.
+
+Only file-, column- and cell-type-level problems are raised here (missing file or column, a column in
+two roles, an unparseable date, a non-numeric cell). Duplicates, gaps and bounds are checked later by
+the validation step on the canonical frame, which points back to the file through ``_row`` and
+``Panel.column_sources``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import (
+    BaseOffset,
+    BusinessMonthBegin,
+    BusinessMonthEnd,
+    MonthBegin,
+    MonthEnd,
+    QuarterBegin,
+    QuarterEnd,
+    YearBegin,
+    YearEnd,
+)
+
+from nam_mmm.data.panel import (
+    BRAND,
+    CROSS_PRICE,
+    DISCOUNT,
+    FIT_WEIGHT,
+    GMV,
+    MRP,
+    NPS,
+    PERIOD,
+    PRICE,
+    PROMO_DAYS,
+    ROW,
+    SKU,
+    SPEND_PREFIX,
+    TOTAL_SPEND,
+    UNITS,
+    Panel,
+    spend_col,
+)
+from nam_mmm.data.parsing import (
+    check_role_mapping,
+    line_numbers,
+    parse_dates_checked,
+    read_csv_checked,
+    require_columns,
+    to_numeric_checked,
+)
+from nam_mmm.errors import DataError
+
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+# Optional numeric role (keyword of load_panel_csv) -> canonical column, in output column order.
+OPTIONAL_ROLES: dict[str, str] = {
+    "units": UNITS,
+    "own_price": PRICE,
+    "mrp": MRP,
+    "cross_price": CROSS_PRICE,
+    "discount": DISCOUNT,
+    "promo": PROMO_DAYS,
+    "brand_health": NPS,
+    "total_spend": TOTAL_SPEND,
+}
+
+_RESERVED = {PERIOD, BRAND, SKU, GMV, ROW, FIT_WEIGHT, *OPTIONAL_ROLES.values()}
+
+
+def channel_name(column: str) -> str:
+    """Media channel name of a spend column: the column name with a leading ``spend_`` stripped."""
+    if column.startswith(SPEND_PREFIX) and len(column) > len(SPEND_PREFIX):
+        return column[len(SPEND_PREFIX) :]
+    return column
+
+
+def select_media(
+    header: Sequence[str], media: str | Sequence[str], *, claimed: set[str], file: str
+) -> list[str]:
+    """The media spend columns of ``header``.
+
+    Args:
+        header: the file's column names.
+        media: a list of columns, or one glob pattern (``"spend_*"``, matched with :mod:`fnmatch`). A
+            single name without glob characters is one column. A pattern skips the columns that are
+            given another role (so ``"*_spend"`` does not swallow a ``total_spend`` column).
+        claimed: columns used by the other roles.
+        file: the file, for messages.
+    """
+    if isinstance(media, str):
+        if any(ch in media for ch in "*?["):
+            cols = [c for c in header if fnmatch.fnmatchcase(c, media) and c not in claimed]
+            if not cols:
+                raise DataError(
+                    f"media pattern {media!r} matches no column; found: {', '.join(header)}",
+                    file=file,
+                    rows=[1],
+                    row_label="line",
+                )
+            return cols
+        return [media]
+    return list(media)
+
+
+def _offset_to_period_start_freq(offset: BaseOffset) -> str:
+    """Map an inferred offset to the alias of the same frequency labelled by period starts."""
+    if isinstance(offset, (MonthBegin, MonthEnd, BusinessMonthBegin, BusinessMonthEnd)) and offset.n == 1:
+        return "MS"
+    if isinstance(offset, QuarterEnd) and offset.n == 1:
+        return f"QS-{_MONTHS[offset.startingMonth % 12]}"
+    if isinstance(offset, QuarterBegin) and offset.n == 1:
+        return f"QS-{_MONTHS[offset.startingMonth - 1]}"
+    if isinstance(offset, YearEnd) and offset.n == 1:
+        return f"YS-{_MONTHS[offset.month % 12]}"
+    if isinstance(offset, YearBegin) and offset.n == 1:
+        return f"YS-{_MONTHS[offset.month - 1]}"
+    return str(offset.freqstr)
+
+
+def infer_period_freq(dates: pd.Series | pd.DatetimeIndex, *, file: str = "", column: str = "") -> str:
+    """Infer the pandas frequency of a panel's dates.
+
+    ``pd.infer_freq`` on the sorted unique dates; monthly data of any anchoring becomes ``MS``. When that
+    fails (a gap, mid-month dates) the most common difference between consecutive dates decides:
+    28-31 days -> ``MS``, 7 days -> ``W-<weekday of the first date>`` (14 days -> ``2W-...``), 1 day -> ``D``,
+    89-92 days ->
+    ``QS-<month of the first date>``, 365-366 days -> ``YS-<month of the first date>``.
+
+    Raises:
+        DataError: fewer than two distinct dates, or no recognisable spacing.
+    """
+    unique = pd.DatetimeIndex(pd.Series(dates).dropna().unique()).sort_values()
+    if len(unique) < 2:
+        raise DataError(
+            "cannot infer the period frequency from a single date; set freq (e.g. MS, W-MON)",
+            file=file or None,
+            column=column or None,
+        )
+    inferred: object = None
+    if len(unique) >= 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                inferred = pd.infer_freq(unique)
+            except (TypeError, ValueError):
+                inferred = None
+    if inferred is not None:
+        offset = inferred if isinstance(inferred, BaseOffset) else to_offset(str(inferred))
+        return _offset_to_period_start_freq(offset)
+    days = np.diff(unique.normalize().to_numpy()).astype("timedelta64[D]").astype(np.int64)
+    diffs = pd.Series(days[days > 0])
+    if diffs.empty:
+        raise DataError("cannot infer the period frequency; set freq", file=file or None, column=column or None)
+    step = int(diffs.mode().min())
+    first = unique[0]
+    if 28 <= step <= 31:
+        return "MS"
+    if step % 7 == 0 and step <= 28:
+        weeks = step // 7
+        return f"{weeks if weeks > 1 else ''}W-{_WEEKDAYS[first.weekday()]}"
+    if step == 1:
+        return "D"
+    if 89 <= step <= 92:
+        return f"QS-{_MONTHS[first.month - 1]}"
+    if 365 <= step <= 366:
+        return f"YS-{_MONTHS[first.month - 1]}"
+    raise DataError(
+        f"cannot infer the period frequency (most common gap {step} days); set freq (e.g. MS, W-MON)",
+        file=file or None,
+        column=column or None,
+    )
+
+
+def normalize_freq(freq: str, first_date: pd.Timestamp | None = None, *, file: str = "") -> str:
+    """Check a user-given frequency and label it by period starts.
+
+    ``M``/``ME``/``MS``/``monthly`` -> ``MS``; ``W``/``weekly`` -> ``W-<weekday of the first date>``
+    (``W-SUN`` when no date is known); ``daily`` -> ``D``; any other pandas alias is kept if valid.
+    """
+    alias = freq.strip()
+    lowered = alias.lower()
+    if lowered in {"m", "me", "ms", "monthly", "month"}:
+        return "MS"
+    if lowered in {"w", "weekly", "week"}:
+        return f"W-{_WEEKDAYS[first_date.weekday()]}" if first_date is not None else "W-SUN"
+    if lowered in {"d", "daily", "day"}:
+        return "D"
+    try:
+        offset = to_offset(alias)
+    except (ValueError, TypeError):
+        raise DataError(f"unknown freq {freq!r} (use a pandas alias such as MS, W-MON, D)", file=file or None) from None
+    return _offset_to_period_start_freq(offset)
+
+
+def snap_to_period_start(dates: pd.Series, freq: str) -> pd.Series:
+    """Move each date back to the start of its period (time of day dropped).
+
+    Monthly ``MS``: the first of the month; weekly ``W-MON``: the Monday on or before the date (the
+    period is the week starting that Monday); ``D``: midnight.
+    """
+    offset = to_offset(freq)
+    day = dates.dt.normalize()
+    unique = pd.DatetimeIndex(day.dropna().unique())
+    mapping = {d: offset.rollback(d) for d in unique}
+    return day.map(mapping).astype("datetime64[ns]")
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def load_panel_csv(
+    path: str | Path,
+    *,
+    date: str,
+    hierarchy: str | Sequence[str],
+    target: str,
+    media: str | Sequence[str],
+    own_price: str | None = None,
+    cross_price: str | None = None,
+    units: str | None = None,
+    mrp: str | None = None,
+    discount: str | None = None,
+    promo: str | None = None,
+    brand_health: str | None = None,
+    total_spend: str | None = None,
+    controls: Sequence[str] = (),
+    freq: str | None = None,
+    date_format: str | None = None,
+) -> Panel:
+    """Load a long panel CSV (one row per period x SKU) into a canonical :class:`Panel`.
+
+    Args:
+        path: the CSV file.
+        date: column with the period date (ISO ``YYYY-MM-DD`` or ``M/D/YYYY``, or ``date_format``).
+        hierarchy: 1 or 2 columns, coarse -> fine: ``[brand, sku]``; with one column brand = sku = its value.
+        target: column with the sales target (GMV), in currency units (rupees).
+        media: spend columns (currency units): a list of names, or a glob such as ``"spend_*"``. The
+            channel name is the column name without a leading ``spend_``.
+        own_price: column with the SKU's average selling price (currency per unit).
+        cross_price: column with the price of competing / sibling SKUs (currency per unit).
+        units: column with units sold.
+        mrp: column with the list price (currency per unit).
+        discount: column with the discount depth as a fraction of list price in [0, 1].
+        promo: column with the number of promotion days in the period.
+        brand_health: column with a brand-health score (e.g. NPS).
+        total_spend: column with the reported total media spend (currency units; consistency check).
+        controls: further numeric columns kept under their own names as unconstrained features.
+        freq: pandas frequency of the periods (``MS``, ``W-MON``, ...); inferred from the dates if ``None``.
+        date_format: explicit ``strftime`` format of the date column (e.g. ``%d.%m.%Y``).
+
+    Returns:
+        The panel: canonical columns, ``_row`` = file line of each row, ``fit_weight`` = 1.0, sorted by
+        (period, brand, sku); ``freq`` the period frequency; ``column_sources`` canonical column ->
+        ``"<path>:<original column>"``.
+
+    Raises:
+        DataError: missing/empty file, a missing column, a column in two roles, an unparseable date,
+            a non-numeric cell, or an unknown / uninferable frequency.
+    """
+    file = str(path)
+    levels = _as_list(hierarchy)
+    if len(levels) not in (1, 2):
+        raise DataError(
+            f"hierarchy must name 1 or 2 columns (coarse -> fine), got {len(levels)}: {', '.join(levels)}", file=file
+        )
+    control_cols = _as_list(controls)
+    optional = {
+        "units": units,
+        "own_price": own_price,
+        "mrp": mrp,
+        "cross_price": cross_price,
+        "discount": discount,
+        "promo": promo,
+        "brand_health": brand_health,
+        "total_spend": total_spend,
+    }
+    base_roles: dict[str, str | list[str] | None] = {"date": date, "hierarchy": levels, "target": target}
+    base_roles.update(optional)
+    base_roles["controls"] = control_cols
+    is_pattern = isinstance(media, str) and any(ch in media for ch in "*?[")
+    media_spec: str | list[str] = media if is_pattern else _as_list(media)  # type: ignore[assignment]
+    # Config-level check first (explicit lists), before the file is touched.
+    check_role_mapping({**base_roles, "media": [] if is_pattern else media_spec}, file)
+
+    raw = read_csv_checked(path)
+    header = [str(c) for c in raw.columns]
+    claimed = {c for v in base_roles.values() for c in _as_list(v)}  # type: ignore[arg-type]
+    media_cols = select_media(header, media_spec, claimed=claimed, file=file)
+    check_role_mapping({**base_roles, "media": media_cols}, file)
+
+    used_optional = {role: col for role, col in optional.items() if col is not None}
+    require_columns(raw, [date, *levels, target, *media_cols, *used_optional.values(), *control_cols], file)
+
+    channels = [channel_name(c) for c in media_cols]
+    seen: dict[str, str] = {}
+    for col, ch in zip(media_cols, channels, strict=True):
+        if ch in seen:
+            raise DataError(
+                f"media columns '{seen[ch]}' and '{col}' give the same channel name '{ch}'", file=file, column=col
+            )
+        seen[ch] = col
+    for col in control_cols:
+        if col in _RESERVED or (col.startswith(SPEND_PREFIX) and channel_name(col) in seen):
+            raise DataError(
+                f"control column name clashes with the canonical column '{col}'; rename it in the file",
+                file=file,
+                column=col,
+            )
+
+    frame = pd.DataFrame(index=raw.index)
+    sources: dict[str, str] = {}
+
+    dates = parse_dates_checked(raw[date], file, date, formats=date_format)
+    first_date = dates.min()
+    if freq:
+        period_freq = normalize_freq(freq, first_date, file=file)
+    else:
+        period_freq = infer_period_freq(dates, file=file, column=date)
+    frame[PERIOD] = snap_to_period_start(dates, period_freq)
+    sources[PERIOD] = f"{file}:{date}"
+
+    for level, col in zip((BRAND, SKU), (levels[0], levels[-1]), strict=True):
+        values = raw[col]
+        missing = values.isna()
+        if missing.any():
+            raise DataError(
+                "missing value in a hierarchy column", file=file, column=col, rows=line_numbers(raw.index[missing])
+            )
+        frame[level] = values.astype(str)
+        sources[level] = f"{file}:{col}"
+
+    frame[GMV] = to_numeric_checked(raw[target], file, target)
+    sources[GMV] = f"{file}:{target}"
+    for role, canonical in OPTIONAL_ROLES.items():
+        col = optional[role]
+        if col is None:
+            continue
+        frame[canonical] = to_numeric_checked(raw[col], file, col)
+        sources[canonical] = f"{file}:{col}"
+    for col, ch in zip(media_cols, channels, strict=True):
+        frame[spend_col(ch)] = to_numeric_checked(raw[col], file, col)
+        sources[spend_col(ch)] = f"{file}:{col}"
+    for col in control_cols:
+        frame[col] = to_numeric_checked(raw[col], file, col)
+        sources[col] = f"{file}:{col}"
+
+    frame[ROW] = np.asarray(line_numbers(raw.index), dtype=np.int64)
+    frame[FIT_WEIGHT] = 1.0
+    frame = frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True)
+    return Panel(
+        frame=frame,
+        channels=channels,
+        freq=period_freq,
+        source=file,
+        controls=control_cols,
+        column_sources=sources,
+    )
