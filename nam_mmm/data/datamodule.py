@@ -152,7 +152,7 @@ class PanelDataModule(L.LightningDataModule):
         train_periods = np.isin(a.periods, self.fold.train)
         self.scaler = fit_scaler(
             self.table.model_specs, a.x[train], a.sku[train], self.n_skus, a.log_gmv[train], a.weight[train],
-            a.spend_per_period[train_periods],
+            a.spend_per_period[train_periods], a.media[train].sum(axis=-1),
         )
         for name in ("train", "val", "test", "all"):
             self.splits[name] = self.tensors(self.split_mask(name))

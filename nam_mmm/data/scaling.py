@@ -27,6 +27,8 @@ class FittedScaler:
         media_scale: (C,) mean spend per period of each channel over the training periods, rupees.
         y_center: (S,) per-SKU mean log GMV over the training rows.
         y_scale: pooled within-SKU standard deviation of log GMV over the training rows.
+        media_max: (C,) largest undecayed lag sum of spend over training rows, in multiples of ``media_scale``:
+            an upper bound of the adstocked input for any decay in [0, 1) (sets the media curve grid).
     """
 
     feature_names: list[str]
@@ -36,6 +38,7 @@ class FittedScaler:
     media_scale: np.ndarray
     y_center: np.ndarray
     y_scale: float
+    media_max: np.ndarray | None = None
 
     def transform(self, x_raw: np.ndarray, sku: np.ndarray) -> np.ndarray:
         t = np.where(self.log_mask, np.log(np.where(self.log_mask, x_raw, 1.0)), x_raw)
@@ -50,6 +53,7 @@ class FittedScaler:
             "media_scale": self.media_scale.tolist(),
             "y_center": self.y_center.tolist(),
             "y_scale": float(self.y_scale),
+            "media_max": None if self.media_max is None else self.media_max.tolist(),
         }
 
     @classmethod
@@ -62,6 +66,7 @@ class FittedScaler:
             media_scale=np.asarray(d["media_scale"], dtype=float),
             y_center=np.asarray(d["y_center"], dtype=float),
             y_scale=float(d["y_scale"]),
+            media_max=None if d.get("media_max") is None else np.asarray(d["media_max"], dtype=float),
         )
 
 
@@ -73,6 +78,7 @@ def fit_scaler(
     log_gmv: np.ndarray,
     weight: np.ndarray,
     spend_per_period: np.ndarray,
+    media_lag_sum: np.ndarray | None = None,
 ) -> FittedScaler:
     """Fit scaling statistics on training rows.
 
@@ -84,6 +90,7 @@ def fit_scaler(
         log_gmv: (N,) log GMV of the training rows.
         weight: (N,) fit weight; rows with 0 (outages, missing GMV) do not enter the GMV statistics.
         spend_per_period: (T_train, C) spend per training period and channel, rupees.
+        media_lag_sum: (N, C) undecayed sum of each training row's spend lag stack, rupees (for ``media_max``).
     """
     n_f = len(specs)
     log_mask = np.array([s.transform == "log" for s in specs], dtype=bool)
@@ -116,4 +123,7 @@ def fit_scaler(
     y_scale = float(y_resid.std()) if use.sum() > 1 and y_resid.std() > 1e-12 else 1.0
     media_mean = spend_per_period.mean(axis=0) if len(spend_per_period) else np.ones(spend_per_period.shape[1])
     media_scale = np.where(media_mean > 0, media_mean, 1.0)
-    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale)
+    media_max = None
+    if media_lag_sum is not None and media_lag_sum.size:
+        media_max = np.maximum(media_lag_sum.max(axis=0) / media_scale, 1.0)
+    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale, media_max)

@@ -1,0 +1,98 @@
+"""From feature roles and constraint tables to feature slots (which shape component each feature gets).
+
+The constraint table (``conf/constraints``) maps each role to a direction (increasing / decreasing / none),
+concavity, elasticity bounds and optionally a fixed component. In ``hard`` mode the shape is guaranteed by
+construction (monotone or concave components); in ``soft`` mode the features get unconstrained networks and
+only the penalties push them towards the shape (the seed's behaviour, kept for comparison). The media family
+(``hill``, ``beta_gamma``, ``exponential`` or the ``concave_increasing`` network) comes from the model config.
+"""
+
+from __future__ import annotations
+
+from nam_mmm.errors import ConfigError
+from nam_mmm.models.nam import FeatureSlot
+from nam_mmm.models.shapes import REGISTRY
+
+DIRECTIONS = {"increasing": 1, "decreasing": -1, "none": 0}
+NN_COMPONENTS = ("monotone_increasing", "monotone_decreasing", "concave_increasing", "mlp")
+
+
+def _component_for(rule: dict, mode: str, media_response: str | None) -> str:
+    if rule.get("component"):
+        return rule["component"]
+    direction, concave = rule.get("direction", "none"), bool(rule.get("concave", False))
+    if media_response is not None:  # media channels
+        if mode == "soft" and media_response == "concave_increasing":
+            return "mlp"
+        return media_response
+    if mode == "soft" or direction == "none":
+        return "mlp"
+    if concave:
+        return "concave_increasing"
+    return "monotone_increasing" if direction == "increasing" else "monotone_decreasing"
+
+
+def _kwargs(component: str, hidden: int, extra: dict) -> dict:
+    kw = dict(extra)
+    if component in NN_COMPONENTS:
+        kw.setdefault("hidden", hidden)
+    return kw
+
+
+def build_slots(
+    features: list[dict],
+    channels: list[str],
+    constraints: dict,
+    media_response: str,
+    media_kwargs: dict | None = None,
+    brand_hidden: int = 16,
+    sku_hidden: int = 8,
+    mlp_l2: float = 1e-3,
+) -> tuple[list[FeatureSlot], list[FeatureSlot]]:
+    """Resolve one slot per feature and per channel.
+
+    Args:
+        features: dicts with ``name``, ``role``, ``transform`` and ``elasticity`` of each non-media feature.
+        channels: media channel names.
+        constraints: ``{"mode": "hard"|"soft", "roles": {role: {direction, concave, bounds, component}}}``.
+        media_response: registered component for media (``hill``, ``beta_gamma``, ``exponential``, ``concave_increasing``).
+        media_kwargs: hyper-parameters of the media component.
+        brand_hidden / sku_hidden: hidden units of network components at each level (SKU nets are smaller).
+        mlp_l2: L2 strength of unconstrained networks.
+    """
+    mode = constraints.get("mode", "hard")
+    if mode not in ("hard", "soft"):
+        raise ConfigError(f"constraints.mode must be hard or soft, got {mode!r}")
+    if media_response not in REGISTRY:
+        raise ConfigError(f"unknown media response '{media_response}' (registered: {', '.join(sorted(REGISTRY))})")
+    roles = constraints.get("roles", {})
+
+    def make(name: str, role: str, media: bool, log_input: bool, elasticity: bool) -> FeatureSlot:
+        if role not in roles:
+            raise ConfigError(f"feature '{name}': role '{role}' has no entry in the constraints table")
+        rule = dict(roles[role])
+        direction = rule.get("direction", "none")
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"constraints.roles.{role}.direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        comp = _component_for(rule, mode, media_response if media else None)
+        extra = dict(media_kwargs or {}) if media and comp == media_response else {}
+        if comp == "mlp":
+            extra.setdefault("l2", mlp_l2)
+        bounds = rule.get("bounds")
+        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            raise ConfigError(f"constraints.roles.{role}.bounds must be [lo, hi] with lo <= hi, got {bounds}")
+        return FeatureSlot(
+            name=name,
+            role=role,
+            component=comp,
+            brand_kwargs=_kwargs(comp, brand_hidden, extra),
+            sku_kwargs=_kwargs(comp, sku_hidden, extra),
+            direction=DIRECTIONS[direction],
+            concave=bool(rule.get("concave", False)),
+            bounds=list(bounds) if (bounds is not None and log_input) else None,
+            elasticity=elasticity,
+        )
+
+    feature_slots = [make(f["name"], f["role"], False, f.get("transform") == "log", bool(f.get("elasticity"))) for f in features]
+    media_slots = [make(c, "media", True, True, True) for c in channels]
+    return feature_slots, media_slots

@@ -1,0 +1,128 @@
+"""The composite loss (seed §5): fit + constraint + hierarchical + smoothness + elasticity bounds + L2.
+
+All shape terms are computed on the model's curve grid (every SKU's combined function on a grid of inputs,
+including values outside the training range), so they cost the same whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from nam_mmm.models.nam import HierarchicalNAM
+
+
+@dataclass
+class LossConfig:
+    """Weights and settings of the loss terms (``conf/loss``).
+
+    Attributes:
+        fit: ``mse`` or ``huber`` on the scaled log GMV.
+        huber_delta: Huber transition point, in scaled-target units.
+        lambda_constraint_start / lambda_constraint_end: constraint weight at epoch 0 and after warm-up.
+        constraint_warmup_epochs: epochs of linear annealing from start to end weight.
+        lambda_hierarchical: pulls SKU curves to their brand's (weighted) or SKU deviations to 0 (deviation).
+        lambda_smooth: penalty on squared second differences of the curves.
+        lambda_bounds: penalty on elasticities outside their business bounds.
+        lambda_l2: multiplier of the components' own L2 penalties (unconstrained networks).
+        violation_tol: a grid step counts as a violation when it goes the wrong way by more than this.
+    """
+
+    fit: str = "mse"
+    huber_delta: float = 1.0
+    lambda_constraint_start: float = 0.1
+    lambda_constraint_end: float = 1.0
+    constraint_warmup_epochs: int = 50
+    lambda_hierarchical: float = 0.05
+    lambda_smooth: float = 0.01
+    lambda_bounds: float = 1.0
+    lambda_l2: float = 1.0
+    violation_tol: float = 1e-6
+
+    def constraint_weight(self, epoch: int) -> float:
+        if self.constraint_warmup_epochs <= 0:
+            return self.lambda_constraint_end
+        frac = min(max(epoch, 0) / self.constraint_warmup_epochs, 1.0)
+        return self.lambda_constraint_start + frac * (self.lambda_constraint_end - self.lambda_constraint_start)
+
+
+def fit_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, kind: str = "mse", delta: float = 1.0) -> torch.Tensor:
+    """Weighted mean of squared (or Huber) errors; rows with weight 0 do not count."""
+    if kind == "mse":
+        err = (pred - target) ** 2
+    elif kind == "huber":
+        err = F.huber_loss(pred, target, reduction="none", delta=delta)
+    else:
+        raise ValueError(f"loss.fit must be mse or huber, got {kind!r}")
+    return (err * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def grid_elasticity(model: HierarchicalNAM, combined: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """d log GMV / d log x between grid points of log-transformed scalar features, (S, G−1, F_scalar)."""
+    n = model.n_scalar
+    dz = grid[1:, :n] - grid[:-1, :n]
+    df = combined[:, 1:, :n] - combined[:, :-1, :n]
+    return model.y_scale * df / dz / model.scale
+
+
+def shape_terms(model: HierarchicalNAM, cfg: LossConfig) -> dict[str, torch.Tensor]:
+    """Constraint, hierarchical, smoothness and bounds penalties plus violation rates, from the curve grid."""
+    c = model.curves()
+    combined, grid = c["combined"], c["grid"]
+    d1 = combined[:, 1:, :] - combined[:, :-1, :]
+    d2 = d1[:, 1:, :] - d1[:, :-1, :]
+    direction = model.direction
+    wrong_way = F.relu(-direction * d1)  # (S, G-1, F), 0 where direction is 0
+    convex = F.relu(d2) * model.concave
+    has_dir = direction != 0
+    n_dir = int(has_dir.sum())
+    n_conc = int(model.concave.sum())
+    constraint = wrong_way.sum() / max(n_dir, 1) / d1.shape[0] + convex.sum() / max(n_conc, 1) / d2.shape[0]
+    if model.hier_mode == "weighted":
+        hier = (c["sku"] - c["brand"][model.sku_brand]).pow(2).mean()
+    else:
+        hier = c["sku"].pow(2).mean()
+    smooth = d2.pow(2).mean() * d2.shape[1] ** 2  # scale-free in the number of grid points
+    terms = {"constraint": constraint, "hierarchical": hier, "smoothness": smooth}
+    bounded = [j for j, s in enumerate(model.slots[: model.n_scalar]) if s.bounds is not None]
+    if bounded:
+        el = grid_elasticity(model, combined, grid)[:, :, bounded]
+        lo = torch.as_tensor([model.slots[j].bounds[0] for j in bounded], dtype=el.dtype)
+        hi = torch.as_tensor([model.slots[j].bounds[1] for j in bounded], dtype=el.dtype)
+        terms["bounds"] = (F.relu(el - hi) ** 2 + F.relu(lo - el) ** 2).mean()
+        terms["rate_bounds"] = ((el > hi + cfg.violation_tol) | (el < lo - cfg.violation_tol)).to(el.dtype).mean().detach()
+    else:
+        terms["bounds"] = torch.zeros((), dtype=combined.dtype)
+        terms["rate_bounds"] = torch.zeros((), dtype=combined.dtype)
+    mono_viol = (-direction * d1 > cfg.violation_tol)[:, :, has_dir]
+    conc_viol = (d2 > cfg.violation_tol)[:, :, model.concave]
+    terms["rate_monotone"] = mono_viol.to(d1.dtype).mean().detach() if n_dir else torch.zeros(())
+    terms["rate_concave"] = conc_viol.to(d1.dtype).mean().detach() if n_conc else torch.zeros(())
+    return terms
+
+
+class CompositeLoss:
+    """Callable computing every term; ``total`` is what the optimizer minimizes."""
+
+    def __init__(self, config: LossConfig | dict | None = None) -> None:
+        self.config = config if isinstance(config, LossConfig) else LossConfig(**(config or {}))
+
+    def __call__(self, model: HierarchicalNAM, out: dict, batch: dict, epoch: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        target = (batch["log_gmv"] - model.y_center[batch["sku"]]) / model.y_scale
+        terms = {"fit": fit_loss(out["pred"], target, batch["weight"], cfg.fit, cfg.huber_delta)}
+        terms.update(shape_terms(model, cfg))
+        terms["l2"] = model.l2_penalty()
+        lam_c = cfg.constraint_weight(epoch)
+        terms["lambda_constraint"] = torch.tensor(lam_c)
+        terms["total"] = (
+            terms["fit"]
+            + lam_c * terms["constraint"]
+            + cfg.lambda_hierarchical * terms["hierarchical"]
+            + cfg.lambda_smooth * terms["smoothness"]
+            + cfg.lambda_bounds * terms["bounds"]
+            + cfg.lambda_l2 * terms["l2"]
+        )
+        return terms
