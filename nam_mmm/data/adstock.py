@@ -30,7 +30,7 @@ def lag_stack(spend: np.ndarray, max_lag: int) -> np.ndarray:
         x = x[:, None]
     t = x.shape[0]
     out = np.zeros((t, x.shape[1], max_lag + 1))
-    for lag in range(max_lag + 1):  # loop over lags only (L+1 ≤ ~13), vectorized over periods and channels
+    for lag in range(min(max_lag, t - 1) + 1):  # loop over lags only, vectorized over periods and channels
         out[lag:, :, lag] = x[: t - lag]
     return out[:, 0, :] if squeeze else out
 

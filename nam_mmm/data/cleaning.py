@@ -70,6 +70,11 @@ def impute(panel: Panel, cfg: CleaningConfig) -> list[Finding]:
             if cfg.missing_spend == "error":
                 errors.append(_missing_error(panel, col, miss, "cleaning.missing_spend is 'error'"))
                 continue
+            # national spend with a blank cell for some SKUs: take the period's reported value, so the
+            # channel stays national (one value per period) instead of being summed over SKUs later
+            per_period = df.groupby(PERIOD)[col]
+            if bool((per_period.nunique() <= 1).all()):
+                df[col] = df[col].fillna(per_period.transform("first"))
             df[col] = df[col].fillna(0.0)
             panel.report.count_imputed(col, int(miss.sum()))
     controls = [c for c in (PRICE, DISCOUNT, PROMO_DAYS, NPS, *panel.controls) if c in df]

@@ -150,9 +150,11 @@ class PanelDataModule(L.LightningDataModule):
         a = self.arrays
         train = self.split_mask("train")
         train_periods = np.isin(a.periods, self.fold.train)
+        # media scale = mean spend per lag-stack entry: per period for national media, per row for SKU-level media
+        spend = a.spend_per_period[train_periods] if self.table.panel.national_spend() else a.media[train][:, :, 0]
         self.scaler = fit_scaler(
             self.table.model_specs, a.x[train], a.sku[train], self.n_skus, a.log_gmv[train], a.weight[train],
-            a.spend_per_period[train_periods], a.media[train].sum(axis=-1),
+            spend, a.media[train].sum(axis=-1),
         )
         for name in ("train", "val", "test", "all"):
             self.splits[name] = self.tensors(self.split_mask(name))

@@ -89,7 +89,8 @@ def fit_scaler(
         n_skus: number of SKUs in the model (SKUs without training rows get the global centre).
         log_gmv: (N,) log GMV of the training rows.
         weight: (N,) fit weight; rows with 0 (outages, missing GMV) do not enter the GMV statistics.
-        spend_per_period: (T_train, C) spend per training period and channel, rupees.
+        spend_per_period: (T_train, C) spend per training period and channel (national media), or (N, C)
+            current-period spend of each training row (SKU-level media), rupees.
         media_lag_sum: (N, C) undecayed sum of each training row's spend lag stack, rupees (for ``media_max``).
     """
     n_f = len(specs)

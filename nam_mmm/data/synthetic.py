@@ -14,6 +14,7 @@ The generating process is multiplicative (additive in log GMV), per SKU ``s`` of
 values plus SKU deviations. Media spend is national (the same for every SKU of a period), bursty
 (on/off flighting) and correlated across channels through a common budget factor.
 
+``truth_rows`` holds, per row, the noiseless mean log GMV and each additive term of it (``effect_<term>``).
 The truth dictionary holds every parameter, per-channel true contribution (rupees, summed over the
 panel: GMV minus GMV with that channel's spend at zero, on the noiseless median) and ROI
 (contribution / spend), the true own-price elasticity per SKU, and the noise floor (R² of the
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.data.adstock import geometric_adstock
+from nam_mmm.errors import ConfigError
 from nam_mmm.data.panel import (
     BRAND,
     CROSS_PRICE,
@@ -112,9 +114,11 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         self.channels = [c if isinstance(c, ChannelTruth) else ChannelTruth(**c) for c in self.channels]
         if self.saturation not in ("hill", "log"):
-            raise ValueError(f"saturation must be 'hill' or 'log', got {self.saturation!r}")
+            raise ConfigError(f"saturation must be 'hill' or 'log', got {self.saturation!r}")
         if self.n_brands < 1 or self.skus_per_brand < 1 or self.n_periods < 2:
-            raise ValueError("need at least 1 brand, 1 SKU per brand and 2 periods")
+            raise ConfigError("synthetic panel needs at least 1 brand, 1 SKU per brand and 2 periods")
+        if self.n_brands * self.skus_per_brand < 2:
+            raise ConfigError("synthetic panel needs at least 2 SKUs: the cross price is the price of the other SKUs")
 
 
 def _periods_per_year(freq: str) -> float:
@@ -246,19 +250,20 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     base_log = np.log(base_price * base_units)
 
     season = season_amp[None, :] * np.sin(phase[:, None] + season_phase[None, :])  # (T, B)
-    media_total = response.sum(1)  # (T,)
     log_cross_ref = np.log(cross).mean(0)
-    mu = (
-        base_log[None, :]
-        + season[:, sku_brand]
-        + cfg.trend_per_year * years[:, None]
-        + media_total[:, None] * media_mult[sku_brand][None, :]
-        + own[None, :] * np.log(price / base_price[None, :])
-        + brand_cross[sku_brand][None, :] * (np.log(cross) - log_cross_ref[None, :])
-        + cfg.discount_effect * discount
-        + cfg.promo_effect * (promo_days / days)[:, None]
-        + cfg.nps_effect * (nps[:, sku_brand] - 50.0)
-    )  # (T, S)
+    effects = {  # each additive term of log GMV, (T, S)
+        "base": np.broadcast_to(base_log[None, :], (n_t, n_s)),
+        "season": season[:, sku_brand],
+        "trend": np.broadcast_to(cfg.trend_per_year * years[:, None], (n_t, n_s)),
+        "own_price": own[None, :] * np.log(price / base_price[None, :]),
+        "cross_price": brand_cross[sku_brand][None, :] * (np.log(cross) - log_cross_ref[None, :]),
+        "discount": cfg.discount_effect * discount,
+        "promo": np.broadcast_to(cfg.promo_effect * (promo_days / days)[:, None], (n_t, n_s)),
+        "nps": cfg.nps_effect * (nps[:, sku_brand] - 50.0),
+    }
+    for c, ch in enumerate(cfg.channels):
+        effects[f"media_{ch.name}"] = response[:, c][:, None] * media_mult[sku_brand][None, :]
+    mu = sum(effects.values())  # (T, S)
     noise = rng.normal(0.0, cfg.noise_sd, (n_t, n_s))
     log_gmv = mu + noise
     gmv = np.exp(log_gmv)
@@ -298,7 +303,9 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     frame = frame.sort_values([PERIOD, BRAND, SKU], kind="stable").reset_index(drop=True)
     frame[ROW] = np.arange(len(frame)) + 2  # line in panel.csv (header = line 1)
     frame[FIT_WEIGHT] = 1.0
-    truth_rows = pd.DataFrame({PERIOD: periods[tt], SKU: np.array(skus)[ss], "log_gmv_mean": mu[tt, ss]})
+    truth_rows = pd.DataFrame(
+        {PERIOD: periods[tt], SKU: np.array(skus)[ss], "log_gmv_mean": mu[tt, ss], **{f"effect_{k}": v[tt, ss] for k, v in effects.items()}}
+    )
     truth_rows = truth_rows.sort_values([PERIOD, SKU], kind="stable").reset_index(drop=True)
 
     truth = {

@@ -141,7 +141,12 @@ def check_missing(panel: Panel) -> list[Finding]:
             continue
         periods = sorted(df.loc[miss, PERIOD].unique())
         spend = col in panel.spend_columns
-        what = "treated as zero spend" if spend else "imputed per the missing-data rule"
+        what = (
+            "treated as zero spend" if spend
+            else "left missing (not a model input)" if col == UNITS
+            else "rows leave the fit" if col == GMV
+            else "imputed per the missing-data rule"
+        )
         file, src = panel.origin(col)
         out.append(
             Finding(

@@ -127,7 +127,11 @@ class ShapeFunction(nn.Module):
 
 
 class _SigmoidSum(ShapeFunction):
-    """``Σ_h softplus(a_h) · tanh(softplus(w_h)·x + b_h)``: non-decreasing in x for any parameters."""
+    """``softplus(c)·x + Σ_h softplus(a_h) · tanh(softplus(w_h)·x + b_h)``: non-decreasing in x for any parameters.
+
+    The linear term keeps the slope outside the training range (a pure sum of tanh units flattens there, so
+    a price beyond the observed range would stop moving GMV); the tanh units bend the curve inside it.
+    """
 
     hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0)}
 
@@ -138,9 +142,11 @@ class _SigmoidSum(ShapeFunction):
         self.a = self._param(h, inv_softplus(init_scale / h))
         self.w = self._param(h, inv_softplus(1.0))
         self.b = self._param(h, gen_b)
+        self.c = self._param(1, inv_softplus(init_scale))
 
     def _f(self, x, p):
-        return (F.softplus(p["a"]) * torch.tanh(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
+        bend = (F.softplus(p["a"]) * torch.tanh(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
+        return bend + F.softplus(p["c"]) * x
 
 
 @register
