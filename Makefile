@@ -1,6 +1,6 @@
 # Two entry points for a fresh clone: `make train` and `make test`.
 # Each creates/updates the local .venv from pyproject.toml, then runs.
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
