@@ -33,8 +33,13 @@ def one_line_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except NamMMMError as err:
-            print(f"error: {err}", file=sys.stderr)
+        except Exception as err:
+            user_error: BaseException | None = err
+            while user_error is not None and not isinstance(user_error, NamMMMError):
+                user_error = user_error.__cause__  # hydra's instantiate raises InstantiationException from it
+            if user_error is None:
+                raise
+            print(f"error: {user_error}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
@@ -49,7 +54,9 @@ def load_table(data_cfg: DictConfig):
 
     panel = instantiate(data_cfg.source, _convert_="all")
     cleaning = CleaningConfig(**OmegaConf.to_container(data_cfg.cleaning, resolve=True))
-    prepare_panel(panel, cleaning)
+    prepare_panel(panel, cleaning)  # validate and clean the channels as the file has them
+    if data_cfg.get("channel_groups"):
+        panel = panel.with_channel_groups(OmegaConf.to_container(data_cfg.channel_groups, resolve=True))
     features = FeatureConfig(**OmegaConf.to_container(data_cfg.features, resolve=True))
     return build_features(panel, features)
 
@@ -88,22 +95,33 @@ def flatten(cfg: DictConfig, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _loggers(cfg: DictConfig) -> list:
+def _loggers(cfg: DictConfig, **overrides) -> list:
     from hydra.utils import instantiate
 
     if not cfg.get("logger"):
         return []
-    return [instantiate(c) for c in cfg.logger.values() if c is not None]
+    return [instantiate(c, **overrides) for c in cfg.logger.values() if c is not None]
 
 
-def _results_table(evaluations: list, folds: list) -> str:
-    import pandas as pd
+def _fold_loggers(cfg: DictConfig, parents: list, fold_index: int, n_folds: int) -> list:
+    """One fold's loggers: the run's own loggers for a single fold; nested MLflow runs under the parent otherwise."""
+    if n_folds == 1 or not parents:
+        return parents
+    children = []
+    for parent, conf in zip(parents, [c for c in cfg.logger.values() if c is not None], strict=True):
+        run_id = getattr(parent, "run_id", None)
+        if run_id is None:
+            children.append(parent)
+            continue
+        from hydra.utils import instantiate
 
-    rows = []
-    for fold, ev in zip(folds, evaluations, strict=True):
-        test = ev.metrics.get("test", {})
-        rows.append({"fold": fold.index, "test": fold.describe()["test"], "r2": test.get("r2"), "mape_%": test.get("mape"), "r2_within_sku_log": test.get("r2_within_sku_log")})
-    return pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        name = f"{getattr(parent, '_run_name', None) or 'run'}-fold{fold_index}"
+        children.append(instantiate(conf, run_name=name, tags={"mlflow.parentRunId": run_id, "fold": str(fold_index)}))
+    return children
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.3f}"
 
 
 def train(cfg: DictConfig) -> float:
@@ -111,16 +129,20 @@ def train(cfg: DictConfig) -> float:
     import json
     import time
 
-    import lightning as L
+    import pandas as pd
     import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    from nam_mmm.data.datamodule import PanelDataModule
-    from nam_mmm.evaluation.report import evaluate_fold
+    from nam_mmm.evaluation.attribution import elasticity_table, roi_table
+    from nam_mmm.evaluation.metrics import accuracy
+    from nam_mmm.evaluation.report import _jsonable
+    from nam_mmm.evaluation.walk_forward import AcceptanceCriteria, acceptance, aggregate, elasticity_stability, ensemble_tables, fold_table
+    from nam_mmm.models.ensemble import FoldEnsemble
     from nam_mmm.training.loss import LossConfig
     from nam_mmm.training.module import NAMModule
-    from nam_mmm.training.runner import ModelSettings, fit_fold, model_config
+    from nam_mmm.training.runner import ModelSettings, model_config
+    from nam_mmm.training.walk_forward import run_folds
 
     started = time.perf_counter()
     quiet_lightning()
@@ -133,59 +155,95 @@ def train(cfg: DictConfig) -> float:
     settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
     constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
     loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
-    loggers = _loggers(cfg)
-    for lg in loggers:
+    parents = _loggers(cfg)
+    for lg in parents:
         lg.log_hyperparams(flatten(cfg))
     panel.report.save(out_dir / "validation.json")
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
-    evaluations, summary = [], {}
-    for fold in folds:  # one fresh model per fold (holdout = one fold)
-        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        dm = PanelDataModule(table, fold, batch_size=cfg.batch_size, seed=int(cfg.seed))
-        module = NAMModule(model_config(dm, settings, constraints), loss=vars(loss), **OmegaConf.to_container(cfg.optimizer, resolve=True))
+    def make_module(dm) -> NAMModule:
+        return NAMModule(
+            model_config(dm, settings, constraints),
+            loss=vars(loss),
+            strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
+            max_epochs=int(cfg.trainer.max_epochs),
+            **OmegaConf.to_container(cfg.optimizer, resolve=True),
+        )
+
+    def make_trainer(fold, module):
         callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        result = fit_fold(dm, module, trainer)
-        evaluation = evaluate_fold(result.module.model, dm, panel.truth)
-        evaluation.metrics.update({"fold": fold.index, "epochs": result.epochs, "best_epoch": result.best_epoch, "fit_seconds": round(result.fit_seconds, 3)})
-        fold_dir = out_dir if len(folds) == 1 else out_dir / f"fold_{fold.index}"
-        evaluation.write(fold_dir)
-        trainer.save_checkpoint(fold_dir / "model.ckpt")
-        evaluations.append(evaluation)
+        loggers = _fold_loggers(cfg, parents, fold.index, len(folds))
+        min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), module.strategy.warm_epochs)
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
 
-    import pandas as pd
+    runs = run_folds(table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    evaluations = [r.evaluation for r in runs]
 
-    oos = pd.concat([ev.test_predictions.assign(fold=i) for i, ev in enumerate(evaluations)], ignore_index=True)
-    oos[["fold", "period", "brand", "sku", "actual", "predicted"]].rename(columns={"period": "date"}).to_csv(out_dir / "oos_predictions.csv", index=False)
-    from nam_mmm.evaluation.metrics import accuracy
-
+    oos = pd.concat([ev.test_predictions.assign(fold=r.fold.index) for r, ev in zip(runs, evaluations, strict=True)], ignore_index=True)
+    oos[["fold", "period", "brand", "sku", "actual", "predicted", "fit_weight"]].rename(columns={"period": "date"}).to_csv(out_dir / "oos_predictions.csv", index=False)
     fit = oos[oos["fit_weight"] > 0]
-    summary = {"test": accuracy(fit["actual"], fit["predicted"], fit["sku"]), "folds": len(folds), "wall_seconds": round(time.perf_counter() - started, 2)}
-    if len(evaluations) == 1:
+    summary: dict = {"test": accuracy(fit["actual"], fit["predicted"], fit["sku"]), "folds": len(folds)}
+    verdict = None
+    if len(runs) == 1:
         summary = {**evaluations[0].metrics, **summary}
-    (out_dir / "metrics.json").write_text(json.dumps(_jsonable_summary(summary), indent=2, sort_keys=True) + "\n")
-    for lg in loggers:
-        flat = {f"{k}": v for k, v in _flat_metrics(summary).items()}
-        lg.log_metrics(flat)
-        if hasattr(lg, "experiment") and getattr(lg, "run_id", None):
-            lg.experiment.log_artifacts(lg.run_id, str(out_dir))
+    else:
+        folds_df = fold_table(folds, evaluations)
+        folds_df.to_csv(out_dir / "folds.csv", index=False)
+        stability = elasticity_stability(evaluations)
+        stability.to_csv(out_dir / "elasticity_stability.csv", index=False)
+        agg = aggregate(oos, folds_df, stability)
+        criteria = AcceptanceCriteria(**OmegaConf.to_container(cfg.validation.get("acceptance") or {}, resolve=True))
+        verdict = acceptance(agg, criteria)
+        passed = bool(verdict["passed"].all())
+        (out_dir / "acceptance.json").write_text(json.dumps(_jsonable({"passed": passed, "criteria": verdict.to_dict("records")}), indent=2) + "\n")
+        # the fold ensemble on every period: mean elasticities / ROI and their spread across fold models
+        full = runs[-1].datamodule
+        members = [r.module.model.eval() for r in runs]
+        el, roi = ensemble_tables([elasticity_table(m, full, "all") for m in members], [roi_table(m, full, "all") for m in members])
+        el.to_csv(out_dir / "elasticities.csv", index=False)
+        roi.to_csv(out_dir / "roi.csv", index=False)
+        roi[["channel", "contribution_inr"]].to_csv(out_dir / "contributions.csv", index=False)
+        evaluations[-1].curves.to_csv(out_dir / "curves.csv", index=False)
+        torch.save(FoldEnsemble(members).to_dict(), out_dir / "ensemble.pt")
+        summary.update({"walk_forward": agg, "acceptance_passed": passed})
+        if panel.truth:
+            from nam_mmm.evaluation.recovery import recovery_metrics
+
+            summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos.rename(columns={}))
+    summary["wall_seconds"] = round(time.perf_counter() - started, 2)
+    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+    run_files = sorted(p for p in out_dir.rglob("*") if p.is_file())  # listed first: an artifact store inside the run folder must not copy itself
+    for lg in parents:
+        lg.log_metrics(_flat_metrics(summary))
+        if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
+            for path in run_files:
+                rel = path.parent.relative_to(out_dir)
+                lg.experiment.log_artifact(lg.run_id, str(path), None if str(rel) == "." else str(rel))
         lg.finalize("success")
 
-    print(_results_table(evaluations, folds))
-    last = evaluations[-1]
-    print("\nROI (training periods):")
-    print(last.roi[["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    own = last.elasticities[(last.elasticities["level"] == "brand")]
-    if len(own):
-        print("\nElasticities by brand (mean over training rows):")
-        print(own.pivot(index="unit", columns="feature", values="elasticity").to_string(float_format=lambda v: f"{v:.2f}"))
+    print(fold_table(folds, evaluations)[["fold", "train", "test", "r2", "mape", "r2_within_sku_log", "epochs"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(runs) > 1:
+        p = summary["walk_forward"]
+        print(f"\npooled out-of-sample: R² {p['pooled']['r2']:.3f}, MAPE {p['pooled']['mape']:.2f} %; fold R² {p['fold_r2_mean']:.3f} ± {p['fold_r2_std']:.3f} (range {p['fold_r2_range']:.3f})")
+        print("\nacceptance:", "PASS" if summary["acceptance_passed"] else "FAIL")
+        print(verdict.to_string(index=False))
+        roi = pd.read_csv(out_dir / "roi.csv")
+        print("\nROI (fold ensemble, all periods; interval = mean ± 1.96 sd across fold models):")
+        print(roi[["channel", "spend_inr", "contribution_inr", "roi", "roi_lower", "roi_upper", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=_fmt))
+        el = pd.read_csv(out_dir / "elasticities.csv")
+    else:
+        print("\nROI (training periods):")
+        print(evaluations[0].roi[["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=_fmt))
+        el = evaluations[0].elasticities
+    brand = el[el["level"] == "brand"]
+    if len(brand):
+        print("\nElasticities by brand (d log GMV / d log x):")
+        print(brand.pivot(index="unit", columns="feature", values="elasticity").to_string(float_format=lambda v: f"{v:.2f}"))
     if "recovery" in summary:
         print("\nRecovery of the generator's truth:", json.dumps({k: round(v, 4) for k, v in summary["recovery"].items()}))
     print(f"\nrun folder: {out_dir}")
-    objective = cfg.get("objective", "test.r2")
     value = summary
-    for part in objective.split("."):
+    for part in str(cfg.get("objective", "test.r2")).split("."):
         value = value[part]
     return float(value)
 
@@ -199,9 +257,3 @@ def _flat_metrics(d: dict, prefix: str = "") -> dict[str, float]:
         elif isinstance(v, (int, float)) and v == v:
             out[key.replace("%", "pct")] = float(v)
     return out
-
-
-def _jsonable_summary(d):
-    from nam_mmm.evaluation.report import _jsonable
-
-    return _jsonable(d)

@@ -219,8 +219,10 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
     folds = make_splitter(cfg.validation).split(table.panel.periods)
     assert len(folds) == 6
     assert [f.test[0] for f in folds] == list(pd.date_range("2016-01-01", "2016-06-01", freq="MS"))
-    assert all(len(f.test) == 1 and len(f.val) == 0 for f in folds)
-    assert list(folds[0].train) == list(pd.date_range("2015-07-01", "2015-12-01", freq="MS"))
+    # early stopping watches the last training month, never the test month
+    assert all(len(f.test) == 1 and len(f.val) == 1 and f.val[0] < f.test[0] for f in folds)
+    assert list(folds[0].train) == list(pd.date_range("2015-07-01", "2015-11-01", freq="MS"))
+    assert list(folds[0].val) == [pd.Timestamp("2015-12-01")]
 
     report = table.panel.report
     (outage,) = report.by_check("outage")
@@ -235,8 +237,16 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
     assert (table.frame[FIT_WEIGHT] == 1).all()
 
     dm = PanelDataModule(table, folds[0])
-    assert dm.splits["train"]["x"].shape[0] == 6 * 5 and dm.splits["test"]["x"].shape[0] == 5
-    assert dm.splits["train"]["media"].shape[1:] == (9, cfg.data.features.max_lag + 1)
+    assert dm.splits["train"]["x"].shape[0] == 5 * 5 and dm.splits["test"]["x"].shape[0] == 5
+    # the 9 reported channels are validated as they are, then summed into the configured groups
+    assert table.channels == ["atl", "online", "sem"]
+    assert dm.splits["train"]["media"].shape[1:] == (3, cfg.data.features.max_lag + 1)
+    from nam_mmm.data.cleaning import prepare_panel
+    from nam_mmm.data.dtmart import load_dtmart
+
+    raw = prepare_panel(load_dtmart(cfg.data.source.root)).spend_by_period()
+    atl = raw[["spend_tv", "spend_sponsorship", "spend_content_marketing", "spend_radio"]].sum(axis=1)
+    np.testing.assert_allclose(table.panel.spend_by_period()["spend_atl"].to_numpy(), atl.to_numpy())
 
 
 @requires_dtmart

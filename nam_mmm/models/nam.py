@@ -249,6 +249,34 @@ class HierarchicalNAM(nn.Module):
         b_part, s_part = self._combine(brand[self.sku_brand], sku)
         return {"grid": grid, "brand": brand, "sku": sku, "combined": b_part + s_part}
 
+    def parameter_masks(self, features: list[str], include_bias: bool) -> list[tuple[nn.Parameter, torch.Tensor | None]]:
+        """The parameters of a set of features: ``(parameter, mask)`` pairs, mask ``None`` when the whole
+        tensor belongs to the set, else a boolean tensor of the parameter's shape marking its entries.
+
+        Covers the brand and SKU curves of the features, the adstock decays of media features, and the
+        biases when ``include_bias``. Parameters not returned belong to other features.
+        """
+        wanted = {j for j, s in enumerate(self.slots) if s.name in set(features)}
+        unknown = set(features) - set(self.feature_names)
+        if unknown:
+            raise ConfigError(f"unknown feature(s) in a parameter block: {', '.join(sorted(unknown))}")
+        out: list[tuple[nn.Parameter, torch.Tensor | None]] = []
+        for brand_mod, sku_mod, idx in self._groups():
+            sel = torch.as_tensor([int(j) in wanted for j in idx.tolist()], dtype=torch.bool)
+            if not sel.any():
+                continue
+            for mod in (brand_mod, sku_mod):
+                for p in mod.parameters():  # (U, F_g, K): features on dim 1
+                    out.append((p, None if sel.all() else sel.view(1, -1, 1).expand_as(p).clone()))
+        if isinstance(self.adstock_logit, nn.Parameter):
+            sel = torch.as_tensor([self.n_scalar + c in wanted for c in range(self.n_media)], dtype=torch.bool)
+            if sel.any():
+                p = self.adstock_logit
+                out.append((p, None if sel.all() else sel.view(1, -1).expand_as(p).clone()))
+        if include_bias:
+            out += [(self.bias_brand, None), (self.bias_sku, None)]
+        return out
+
     def l2_penalty(self) -> torch.Tensor:
         total = torch.zeros((), dtype=self.scale.dtype)
         for mod in [*self.brand_parts, *self.sku_parts]:

@@ -44,7 +44,11 @@ def build_shape(name: str, n_units: int, n_features: int, **hparams) -> ShapeFun
     """Instantiate a registered component by name (a clear error for an unknown name)."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown shape component '{name}' (registered: {', '.join(sorted(REGISTRY))})")
-    return REGISTRY[name](n_units, n_features, **hparams)
+    cls = REGISTRY[name]
+    unknown = set(hparams) - set(cls.hparam_ranges)
+    if unknown:  # checked before the constructor, whose explicit signature would raise a TypeError traceback
+        raise ConfigError(f"{name}: unknown hyper-parameter(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(cls.hparam_ranges))})")
+    return cls(n_units, n_features, **hparams)
 
 
 def inv_softplus(y: float) -> float:
@@ -78,6 +82,14 @@ class ShapeFunction(nn.Module):
         shape = (self.n_units, self.n_features, k)
         t = init.expand(shape).clone() if isinstance(init, torch.Tensor) else torch.full(shape, float(init))
         return nn.Parameter(t)
+
+    @staticmethod
+    @torch.no_grad()
+    def _jitter(*params: nn.Parameter, sd: float = 0.1) -> None:
+        """Small random perturbation of network parameters (from torch's seeded RNG), so different seeds
+        start from different networks while the deterministic layout keeps units spread over the input range."""
+        for p in params:
+            p.add_(sd * torch.randn_like(p))
 
     def _f(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -143,6 +155,7 @@ class _SigmoidSum(ShapeFunction):
         self.w = self._param(h, inv_softplus(1.0))
         self.b = self._param(h, gen_b)
         self.c = self._param(1, inv_softplus(init_scale))
+        self._jitter(self.w, self.b)
 
     def _f(self, x, p):
         bend = (F.softplus(p["a"]) * torch.tanh(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
@@ -194,6 +207,7 @@ class ConcaveIncreasing(ShapeFunction):
         self.w = self._param(h, inv_softplus(1.0))
         self.b = self._param(h, -knots)
         self.c = self._param(1, inv_softplus(1e-3))
+        self._jitter(self.w, self.b)
 
     def _f(self, x, p):
         sat = (F.softplus(p["a"]) * F.logsigmoid(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
@@ -217,7 +231,8 @@ class Hill(ShapeFunction):
             raise ConfigError("hill: n_max > 1 makes the curve S-shaped; set allow_s_shape: true to permit it")
         if n_min >= n_max:
             raise ConfigError(f"hill: n_min ({n_min}) must be below n_max ({n_max})")
-        super().__init__(n_units, n_features, n_min=n_min, n_max=n_max, allow_s_shape=bool(allow_s_shape), init_k=init_k, init_scale=init_scale)
+        super().__init__(n_units, n_features, n_min=n_min, n_max=n_max, allow_s_shape=allow_s_shape, init_k=init_k, init_scale=init_scale)
+        self.hparams["allow_s_shape"] = bool(allow_s_shape)
         self.a = self._param(1, inv_softplus(init_scale))
         self.k = self._param(1, inv_softplus(init_k))
         self.n = self._param(1, 0.0)
@@ -319,6 +334,7 @@ class MLP(ShapeFunction):
         self.a = self._param(h, signs * init_scale / h)
         self.w = self._param(h, signs)
         self.b = self._param(h, torch.linspace(-2.0, 2.0, h) if h > 1 else torch.zeros(1))
+        self._jitter(self.w, self.b)
 
     def _f(self, x, p):
         return (p["a"] * torch.tanh(p["w"] * x + p["b"])).sum(-1, keepdim=True)

@@ -1,0 +1,58 @@
+"""The walk-forward runner: a fresh model per fold, trained on the fold's training periods only.
+
+Early stopping watches the inner validation slice at the end of each training window (never the test
+periods); scaling is fitted on the training periods inside the DataModule; test predictions are mapped back
+to rupees by the model itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+
+from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.features import FeatureTable
+from nam_mmm.data.folds import Fold
+from nam_mmm.evaluation.report import FoldEvaluation, evaluate_fold
+from nam_mmm.training.module import NAMModule
+from nam_mmm.training.runner import fit_fold
+
+
+@dataclass
+class FoldRun:
+    fold: Fold
+    datamodule: PanelDataModule
+    module: NAMModule
+    evaluation: FoldEvaluation
+
+
+def run_folds(
+    table: FeatureTable,
+    folds: list[Fold],
+    make_module: Callable[[PanelDataModule], NAMModule],
+    make_trainer: Callable[[Fold, NAMModule], L.Trainer],
+    out_dir: Path,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> list[FoldRun]:
+    """Train and evaluate one model per fold; each fold's files go to ``out_dir/fold_<k>`` (or ``out_dir``
+    itself when there is a single fold), with one checkpoint per fold."""
+    runs = []
+    for fold in folds:
+        L.seed_everything(seed, workers=True, verbose=False)
+        dm = PanelDataModule(table, fold, batch_size=batch_size, seed=seed)
+        module = make_module(dm)
+        trainer = make_trainer(fold, module)
+        result = fit_fold(dm, module, trainer)
+        evaluation = evaluate_fold(result.module.model, dm, table.panel.truth)
+        evaluation.metrics.update(
+            {"fold": fold.index, "epochs": result.epochs, "best_epoch": result.best_epoch, "fit_seconds": round(result.fit_seconds, 3)}
+        )
+        fold_dir = out_dir if len(folds) == 1 else out_dir / f"fold_{fold.index}"
+        evaluation.write(fold_dir)
+        trainer.save_checkpoint(fold_dir / "model.ckpt")
+        runs.append(FoldRun(fold, dm, result.module, evaluation))
+    return runs
