@@ -163,6 +163,12 @@ class HierarchicalNAM(nn.Module):
         # per-feature constraint metadata (F,) for penalties and monitors
         self.register_buffer("direction", torch.as_tensor([s.direction for s in self.slots], dtype=dtype))
         self.register_buffer("concave", torch.as_tensor([s.concave for s in self.slots], dtype=torch.bool))
+        self.n_directed = sum(1 for s in self.slots if s.direction != 0)
+        self.n_concave = sum(1 for s in self.slots if s.concave)
+        bounded = [j for j, s in enumerate(feature_slots) if s.bounds is not None]
+        self.register_buffer("bounded_idx", torch.as_tensor(bounded, dtype=torch.long))
+        self.register_buffer("bound_lo", torch.as_tensor([feature_slots[j].bounds[0] for j in bounded], dtype=dtype))
+        self.register_buffer("bound_hi", torch.as_tensor([feature_slots[j].bounds[1] for j in bounded], dtype=dtype))
 
     # ------------------------------------------------------------------ inputs
     @property

@@ -100,19 +100,22 @@ class ShapeFunction(nn.Module):
     def anchor(self) -> float:
         return 0.0
 
-    def _eval(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = self._prep(x)
-        a = torch.full_like(x[..., :1, :], self.anchor()) if x.dim() else x
-        return self._f(x, p) - self._f(a.expand_as(x), p)
+    def anchor_values(self) -> torch.Tensor:
+        """Each unit's function at the anchor, (U, F, 1): evaluated once per unit, not once per row."""
+        p = dict(self._parameters)  # (U, F, K); components hold parameters directly, no submodules
+        ref = next(iter(p.values()))
+        a = torch.full((self.n_units, self.n_features, 1), self.anchor(), dtype=ref.dtype, device=ref.device)
+        return self._f(a, p)
 
     def forward(self, x: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
-        p = {k: v[unit] for k, v in self.named_parameters()}  # (N, F, K)
-        return self._eval(x.unsqueeze(-1), p).squeeze(-1)
+        p = {k: v[unit] for k, v in self._parameters.items()}  # (N, F, K)
+        return (self._f(self._prep(x.unsqueeze(-1)), p) - self.anchor_values()[unit]).squeeze(-1)
 
     def grid(self, g: torch.Tensor) -> torch.Tensor:
         """Every unit's functions on a grid ``g`` (G, F) → (U, G, F)."""
-        p = {k: v.unsqueeze(1) for k, v in self.named_parameters()}  # (U, 1, F, K)
-        return self._eval(g.unsqueeze(0).unsqueeze(-1), p).squeeze(-1)
+        p = {k: v.unsqueeze(1) for k, v in self._parameters.items()}  # (U, 1, F, K)
+        values = self._f(self._prep(g.unsqueeze(0).unsqueeze(-1)), p)  # (U, G, F, 1)
+        return (values - self.anchor_values().unsqueeze(1)).squeeze(-1)
 
     def l2_penalty(self) -> torch.Tensor:
         """Penalty added to the loss for components regularized by L2 (0 for the others)."""

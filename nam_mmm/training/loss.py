@@ -67,8 +67,9 @@ def grid_elasticity(model: HierarchicalNAM, combined: torch.Tensor, grid: torch.
     return model.y_scale * df / dz / model.scale
 
 
-def shape_terms(model: HierarchicalNAM, cfg: LossConfig) -> dict[str, torch.Tensor]:
-    """Constraint, hierarchical, smoothness and bounds penalties plus violation rates, from the curve grid."""
+def shape_terms(model: HierarchicalNAM, cfg: LossConfig, rates: bool = True) -> dict[str, torch.Tensor]:
+    """Constraint, hierarchical, smoothness and bounds penalties, from the curve grid; with ``rates`` also the
+    share of grid steps violating monotonicity, concavity and bounds (monitors, not differentiated)."""
     c = model.curves()
     combined, grid = c["combined"], c["grid"]
     d1 = combined[:, 1:, :] - combined[:, :-1, :]
@@ -76,9 +77,7 @@ def shape_terms(model: HierarchicalNAM, cfg: LossConfig) -> dict[str, torch.Tens
     direction = model.direction
     wrong_way = F.relu(-direction * d1)  # (S, G-1, F), 0 where direction is 0
     convex = F.relu(d2) * model.concave
-    has_dir = direction != 0
-    n_dir = int(has_dir.sum())
-    n_conc = int(model.concave.sum())
+    n_dir, n_conc = model.n_directed, model.n_concave
     constraint = wrong_way.sum() / max(n_dir, 1) / d1.shape[0] + convex.sum() / max(n_conc, 1) / d2.shape[0]
     if model.hier_mode == "weighted":
         hier = (c["sku"] - c["brand"][model.sku_brand]).pow(2).mean()
@@ -86,20 +85,20 @@ def shape_terms(model: HierarchicalNAM, cfg: LossConfig) -> dict[str, torch.Tens
         hier = c["sku"].pow(2).mean()
     smooth = d2.pow(2).mean() * d2.shape[1] ** 2  # scale-free in the number of grid points
     terms = {"constraint": constraint, "hierarchical": hier, "smoothness": smooth}
-    bounded = [j for j, s in enumerate(model.slots[: model.n_scalar]) if s.bounds is not None]
-    if bounded:
-        el = grid_elasticity(model, combined, grid)[:, :, bounded]
-        lo = torch.as_tensor([model.slots[j].bounds[0] for j in bounded], dtype=el.dtype)
-        hi = torch.as_tensor([model.slots[j].bounds[1] for j in bounded], dtype=el.dtype)
-        terms["bounds"] = (F.relu(el - hi) ** 2 + F.relu(lo - el) ** 2).mean()
-        terms["rate_bounds"] = ((el > hi + cfg.violation_tol) | (el < lo - cfg.violation_tol)).to(el.dtype).mean().detach()
+    zero = torch.zeros((), dtype=combined.dtype)
+    el = None
+    if len(model.bounded_idx):
+        el = grid_elasticity(model, combined, grid)[:, :, model.bounded_idx]
+        terms["bounds"] = (F.relu(el - model.bound_hi) ** 2 + F.relu(model.bound_lo - el) ** 2).mean()
     else:
-        terms["bounds"] = torch.zeros((), dtype=combined.dtype)
-        terms["rate_bounds"] = torch.zeros((), dtype=combined.dtype)
-    mono_viol = (-direction * d1 > cfg.violation_tol)[:, :, has_dir]
-    conc_viol = (d2 > cfg.violation_tol)[:, :, model.concave]
-    terms["rate_monotone"] = mono_viol.to(d1.dtype).mean().detach() if n_dir else torch.zeros(())
-    terms["rate_concave"] = conc_viol.to(d1.dtype).mean().detach() if n_conc else torch.zeros(())
+        terms["bounds"] = zero
+    if rates:
+        with torch.no_grad():
+            tol = cfg.violation_tol
+            terms["rate_monotone"] = (-direction * d1 > tol)[:, :, direction != 0].to(d1.dtype).mean() if n_dir else zero
+            terms["rate_concave"] = (d2 > tol)[:, :, model.concave].to(d1.dtype).mean() if n_conc else zero
+            out_of_bounds = (el > model.bound_hi + tol) | (el < model.bound_lo - tol) if el is not None else None
+            terms["rate_bounds"] = out_of_bounds.to(d1.dtype).mean() if out_of_bounds is not None else zero
     return terms
 
 
@@ -109,11 +108,11 @@ class CompositeLoss:
     def __init__(self, config: LossConfig | dict | None = None) -> None:
         self.config = config if isinstance(config, LossConfig) else LossConfig(**(config or {}))
 
-    def __call__(self, model: HierarchicalNAM, out: dict, batch: dict, epoch: int) -> dict[str, torch.Tensor]:
+    def __call__(self, model: HierarchicalNAM, out: dict, batch: dict, epoch: int, rates: bool = True) -> dict[str, torch.Tensor]:
         cfg = self.config
         target = (batch["log_gmv"] - model.y_center[batch["sku"]]) / model.y_scale
         terms = {"fit": fit_loss(out["pred"], target, batch["weight"], cfg.fit, cfg.huber_delta)}
-        terms.update(shape_terms(model, cfg))
+        terms.update(shape_terms(model, cfg, rates))
         terms["l2"] = model.l2_penalty()
         lam_c = cfg.constraint_weight(epoch)
         terms["lambda_constraint"] = torch.tensor(lam_c)

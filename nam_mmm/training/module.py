@@ -29,6 +29,7 @@ class NAMModule(L.LightningModule):
         gradient_clip_val: clip the gradient norm of the active unit at this value (None = off).
         strategy: ``{"name": joint|coordinate|block|hybrid, "inner_iterations", "split", "blocks"}``.
         max_epochs: training length, for the hybrid phase boundaries.
+        log_every_n_epochs: training loss terms are logged every this many epochs (full batch).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class NAMModule(L.LightningModule):
         gradient_clip_val: float | None = 1.0,
         strategy: dict | None = None,
         max_epochs: int = 1000,
+        log_every_n_epochs: int = 5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -64,17 +66,22 @@ class NAMModule(L.LightningModule):
         return self.model(batch["x"], batch["media"], batch["brand"], batch["sku"])
 
     # ------------------------------------------------------------------ training
-    def _step_unit(self, unit: str, opt, batch: dict) -> dict:
+    def _step_unit(self, unit: str, opt, batch: dict, rates: bool = False) -> dict:
         """One optimizer step on one unit; nothing outside the unit changes."""
-        out = self(batch)
-        terms = self.loss_fn(self.model, out, batch, self.current_epoch)
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(terms["total"])
         masks = self._masks[unit]
         inside = {id(p) for p, _ in masks}
-        for p in self.model.parameters():
-            if id(p) not in inside:
-                p.grad = None  # Adam skips parameters without a gradient: no momentum, no weight decay
+        frozen = [p for p in self.model.parameters() if id(p) not in inside]
+        for p in frozen:  # outside the unit: no gradient, and autograd skips their branches of the graph
+            p.requires_grad_(False)
+            p.grad = None  # Adam skips parameters without a gradient: no momentum, no weight decay
+        try:
+            out = self(batch)
+            terms = self.loss_fn(self.model, out, batch, self.current_epoch, rates=rates)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(terms["total"])
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
         partial = [(p, m) for p, m in masks if m is not None]
         for p, m in partial:
             if p.grad is not None:
@@ -95,13 +102,18 @@ class NAMModule(L.LightningModule):
         epoch = self.current_epoch
         units = self.strategy.units_at(epoch)
         steps = 1 if units == [ALL_UNIT] else self.strategy.inner_iterations
-        for unit in units:  # the strategy's units in order (one for joint); each its own optimizer
-            for _ in range(steps):
-                terms = self._step_unit(unit, by_unit[unit], batch)
+        log_now = (epoch + 1) % self.hparams.log_every_n_epochs == 0  # log() costs about as much as a small step
+        for k, unit in enumerate(units):  # the strategy's units in order (one for joint); each its own optimizer
+            for i in range(steps):
+                last = k == len(units) - 1 and i == steps - 1
+                terms = self._step_unit(unit, by_unit[unit], batch, rates=log_now and last)
+        if not log_now:
+            return
         n = int(batch["x"].shape[0])
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items() if k != "total"}, on_step=False, on_epoch=True, batch_size=n)
-        self.log("train/loss", terms["total"].detach(), on_step=False, on_epoch=True, batch_size=n)
-        self.log("train/phase", float(self.strategy.phase_names.index(self.strategy.phase_at(epoch).kind)), on_step=False, on_epoch=True, batch_size=n)
+        logged = {f"train/{k}": v.detach() for k, v in terms.items() if k != "total"}
+        logged["train/loss"] = terms["total"].detach()
+        logged["train/phase"] = float(self.strategy.phase_names.index(self.strategy.phase_at(epoch).kind))
+        self.log_dict(logged, on_step=False, on_epoch=True, batch_size=n)
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -137,7 +149,7 @@ class NAMModule(L.LightningModule):
         optimizers, schedulers = [], []
         for unit in self.unit_names:
             params = [p for p, _ in self._masks[unit]]
-            opt = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+            opt = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, foreach=True)
             optimizers.append(opt)
             schedulers.append(
                 torch.optim.lr_scheduler.ReduceLROnPlateau(
