@@ -104,17 +104,18 @@ def _loggers(cfg: DictConfig, **overrides) -> list:
 
 
 def _fold_loggers(cfg: DictConfig, parents: list, fold_index: int, n_folds: int) -> list:
-    """One fold's loggers: the run's own loggers for a single fold; nested MLflow runs under the parent otherwise."""
+    """One fold's loggers: the run's own loggers for a single fold; otherwise a fresh logger per fold, MLflow
+    ones as nested runs under the parent run."""
     if n_folds == 1 or not parents:
         return parents
+    from hydra.utils import instantiate
+
     children = []
     for parent, conf in zip(parents, [c for c in cfg.logger.values() if c is not None], strict=True):
         run_id = getattr(parent, "run_id", None)
-        if run_id is None:
-            children.append(parent)
+        if run_id is None:  # e.g. a CSV logger: a new version folder per fold
+            children.append(instantiate(conf))
             continue
-        from hydra.utils import instantiate
-
         name = f"{getattr(parent, '_run_name', None) or 'run'}-fold{fold_index}"
         children.append(instantiate(conf, run_name=name, tags={"mlflow.parentRunId": run_id, "fold": str(fold_index)}))
     return children
