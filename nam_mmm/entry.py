@@ -174,7 +174,8 @@ def train(cfg: DictConfig) -> float:
     def make_trainer(fold, module):
         callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
         loggers = _fold_loggers(cfg, parents, fold.index, len(folds))
-        min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), module.strategy.warm_epochs)
+        warm = module.strategy.warm_epochs  # a hybrid's coordinate and block epochs
+        min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), warm + 1 if warm else 0)  # the last phase runs at least one epoch
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
 
     runs = run_folds(table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size)

@@ -26,7 +26,7 @@ class CleaningConfig:
         missing_gmv: ``exclude`` (the row stays for carry-over but leaves the fit) or ``error``.
         outage_action: ``drop`` (outage periods leave the fit, stay in the calendar), ``flag`` (a 0/1
             ``outage`` control), or ``keep``.
-        outage_threshold: a period is an outage when its total GMV < threshold × the median period total.
+        outage_threshold: a period is an outage when its total GMV < threshold × the median total of the periods so far.
         iqr_k: IQR fence multiplier for outlier flags on log GMV per SKU.
         zscore_window: rolling window (periods) for the rolling z-score flag; ``zscore_max`` its limit.
         winsorize_spend: ``[lower, upper]`` percentiles (0–100) to clip each channel's spend at, or null (off).

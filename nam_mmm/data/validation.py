@@ -186,13 +186,21 @@ def check_spend_consistency(panel: Panel, rel_tol: float = 0.02) -> list[Finding
     ]
 
 
+def outage_reference(panel: Panel) -> pd.Series:
+    """Per period: the median total GMV of the periods up to and including it (never later periods, so
+    the decision to flag a training period cannot depend on test-period sales)."""
+    return panel.frame.groupby(PERIOD)[GMV].sum(min_count=1).sort_index().expanding().median()
+
+
 def detect_outage(panel: Panel, threshold: float = 0.05) -> list[pd.Timestamp]:
-    """Periods whose total GMV is below ``threshold`` × the median period total (data outages)."""
-    totals = panel.frame.groupby(PERIOD)[GMV].sum(min_count=1)
-    med = totals.median()
-    if not np.isfinite(med) or med <= 0:
-        return []
-    return [pd.Timestamp(p) for p in totals.index[totals < threshold * med]]
+    """Periods whose total GMV is below ``threshold`` × the median total of the periods so far (data outages).
+
+    The first period has no history and is never flagged.
+    """
+    ref = outage_reference(panel)
+    totals = panel.frame.groupby(PERIOD)[GMV].sum(min_count=1).sort_index()
+    hit = (totals < threshold * ref) & (ref > 0)
+    return [pd.Timestamp(p) for p in totals.index[hit.to_numpy()]]
 
 
 def check_outage(panel: Panel, threshold: float = 0.05, action: str = "flag") -> list[Finding]:
@@ -200,13 +208,14 @@ def check_outage(panel: Panel, threshold: float = 0.05, action: str = "flag") ->
     if not periods:
         return []
     totals = panel.frame.groupby(PERIOD)[GMV].sum()
-    ratio = ", ".join(f"{p.date()}: {totals[p] / totals.median():.4f}× median" for p in periods)
+    ref = outage_reference(panel)
+    ratio = ", ".join(f"{p.date()}: {totals[p] / ref[p]:.4f}× median" for p in periods)
     file, col = panel.origin(GMV)
     return [
         Finding(
             "warning",
             "outage",
-            f"data outage: total GMV below {threshold:g}× the median period ({ratio}); action: {action}",
+            f"data outage: total GMV below {threshold:g}× the median of the periods so far ({ratio}); action: {action}",
             file=file,
             column=col,
             rows=panel.rows_of(panel.frame[PERIOD].isin(periods)),

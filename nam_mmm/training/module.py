@@ -14,7 +14,7 @@ import torch
 
 from nam_mmm.models.nam import HierarchicalNAM
 from nam_mmm.training.loss import CompositeLoss, LossConfig, fit_loss
-from nam_mmm.training.strategies import ALL_UNIT, BIAS_UNIT, build_strategy
+from nam_mmm.training.strategies import ALL_UNIT, BIAS_UNIT, PHASE_CODES, build_strategy
 
 
 class NAMModule(L.LightningModule):
@@ -112,8 +112,16 @@ class NAMModule(L.LightningModule):
         n = int(batch["x"].shape[0])
         logged = {f"train/{k}": v.detach() for k, v in terms.items() if k != "total"}
         logged["train/loss"] = terms["total"].detach()
-        logged["train/phase"] = float(self.strategy.phase_names.index(self.strategy.phase_at(epoch).kind))
+        logged["train/phase"] = float(PHASE_CODES[self.strategy.phase_at(epoch).kind])
         self.log_dict(logged, on_step=False, on_epoch=True, batch_size=n)
+
+    def on_train_epoch_start(self) -> None:
+        warm = self.strategy.warm_epochs
+        if warm and self.current_epoch == warm:  # the last phase starts: early stopping judges it afresh
+            for cb in self.trainer.early_stopping_callbacks:
+                cb.wait_count = 0
+                cb.best_score = torch.tensor(torch.inf if cb.mode == "min" else -torch.inf)
+            self.trainer.should_stop = False
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -26,6 +26,10 @@ DEFAULT_BLOCKS = {
     "brand_health": ["brand_health"],
     "temporal": ["seasonality", "trend", "control"],
 }
+DEFAULT_BLOCKS_ROLES = {role for roles in DEFAULT_BLOCKS.values() for role in roles}
+
+
+PHASE_CODES = {"coordinate": 0, "block": 1, "joint": 2}  # logged as train/phase
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,11 @@ def build_strategy(
         units[f"feature:{n}"] = [n]
     block_units = []
     claimed: set[str] = set()
+    known = set(names) | set(roles.values()) | set(DEFAULT_BLOCKS_ROLES)
     for block, members in block_def.items():
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ConfigError(f"strategy.blocks.{block}: {', '.join(unknown)} is neither a feature nor a role of this model")
         feats = [n for n in names if n in members or roles[n] in members]
         overlap = claimed.intersection(feats)
         if overlap:
