@@ -43,7 +43,7 @@ def main() -> None:
         for label, extra in variants.items():
             walls = []
             for i in range(args.repeats):
-                run_dir = Path(tmp) / f"{label.split()[0]}_{i}"
+                run_dir = Path(tmp) / f"{label.split()[0].replace('=', '_')}_{i}"
                 wall, proc = timed(["train.py", *COMMAND, *extra, f"hydra.run.dir={run_dir}"])
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr[-3000:])

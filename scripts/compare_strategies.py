@@ -5,7 +5,7 @@
     python scripts/compare_strategies.py --synthetic-folds 2 --synthetic-epochs 600
 
 Every run is a real ``train.py`` run (subprocess, ``logger=none`` plus a CSV log of every epoch). Reported per
-data set and strategy: wall time of the whole walk-forward, epochs until the training loss first reaches the
+data set and strategy: wall time of the whole walk-forward inside ``train.py`` (imports excluded), epochs until the training loss first reaches the
 joint strategy's final training loss (mean over folds; "—" if never), pooled out-of-sample R² and MAPE,
 constraint-violation rates of the soft-constraint variant (share of curve-grid steps going the wrong way,
 at the end of training), and on synthetic data the recovery of the generator's truth (own-price elasticity
@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+REUSE = False  # --reuse: read finished runs instead of training again
 STRATEGIES = ["joint", "coordinate", "block", "hybrid"]
 
 
@@ -34,14 +35,14 @@ def run(data: str, strategy: str, constraints: str, out: Path, extra: list[str])
         "+logger.csv._target_=lightning.pytorch.loggers.CSVLogger", f"+logger.csv.save_dir={out / 'csv'}", "+logger.csv.name=log",
         f"hydra.run.dir={out}", *extra,
     ]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    if not (REUSE and (out / "metrics.json").is_file()):
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
     logs = [pd.read_csv(p) for p in sorted((out / "csv" / "log").glob("version_*/metrics.csv"))]
-    return {"wall": wall, "metrics": metrics, "logs": logs}
+    logs = [log for log in logs if "train/loss" in log]  # one per fold (the parent run's log holds the summary)
+    return {"wall": metrics["wall_seconds"], "metrics": metrics, "logs": logs}
 
 
 def train_losses(log: pd.DataFrame) -> pd.Series:
@@ -106,7 +107,10 @@ def main() -> None:
     ap.add_argument("--synthetic-epochs", type=int, default=600)
     ap.add_argument("--workdir", default=str(ROOT / "experiments" / "strategy_runs"))
     ap.add_argument("--out", default=str(ROOT / "experiments" / "bench" / "strategies.md"))
+    ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --workdir (re-tabulate only)")
     args = ap.parse_args()
+    global REUSE
+    REUSE = args.reuse
     extras = {
         "synthetic": [f"validation.splitter.max_folds={args.synthetic_folds}", f"data.max_epochs={args.synthetic_epochs}"],
         "dtmart": [],
@@ -115,7 +119,7 @@ def main() -> None:
         "# Optimization strategies compared",
         "",
         f"`python scripts/compare_strategies.py` — {time.strftime('%Y-%m-%d')}, 2-core CPU, one process at a time.",
-        "Same walk-forward, model (`hill`), seed and epochs for every strategy. `epochs_to_joint_loss`: first epoch at which the",
+        "Same walk-forward, model (`hill`), seed and epochs for every strategy. `wall_s`: the walk-forward inside train.py (imports excluded). `epochs_to_joint_loss`: first epoch at which the",
         "training loss reaches the joint strategy's final training loss (mean over the folds that reach it). `soft_*`: the same",
         "strategy with `constraints=soft` (unconstrained networks, penalties only): out-of-sample R² and the share of curve-grid",
         "steps that violate monotonicity / concavity / elasticity bounds at the end of training (hard mode: 0 by construction).",

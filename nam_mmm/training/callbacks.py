@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import lightning as L
@@ -34,7 +33,7 @@ class BestWeights(L.Callback):
         if score < self.best_score:
             self.best_score = score
             self.best_epoch = trainer.current_epoch
-            self._state = copy.deepcopy(pl_module.state_dict())
+            self._state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._state is not None:
