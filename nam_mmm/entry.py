@@ -179,6 +179,8 @@ def train(cfg: DictConfig) -> float:
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
 
     runs = run_folds(table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    if not runs:  # a DDP worker process: rank 0 evaluates and reports
+        return float("nan")
     evaluations = [r.evaluation for r in runs]
 
     oos = pd.concat([ev.test_predictions.assign(fold=r.fold.index) for r, ev in zip(runs, evaluations, strict=True)], ignore_index=True)

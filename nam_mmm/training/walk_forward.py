@@ -39,7 +39,8 @@ def run_folds(
     batch_size: int | None = None,
 ) -> list[FoldRun]:
     """Train and evaluate one model per fold; each fold's files go to ``out_dir/fold_<k>`` (or ``out_dir``
-    itself when there is a single fold), with one checkpoint per fold."""
+    itself when there is a single fold), with one checkpoint per fold. Under DDP only global rank 0 returns
+    fold runs (the other processes return an empty list)."""
     runs = []
     for fold in folds:
         L.seed_everything(seed, workers=True, verbose=False)
@@ -47,12 +48,14 @@ def run_folds(
         module = make_module(dm)
         trainer = make_trainer(fold, module)
         result = fit_fold(dm, module, trainer)
+        fold_dir = out_dir if len(folds) == 1 else out_dir / f"fold_{fold.index}"
+        trainer.save_checkpoint(fold_dir / "model.ckpt")  # collective under DDP; rank 0 writes
+        if not trainer.is_global_zero:
+            continue  # under DDP every process trains; only the first one evaluates and writes files
         evaluation = evaluate_fold(result.module.model, dm, table.panel.truth)
         evaluation.metrics.update(
             {"fold": fold.index, "epochs": result.epochs, "best_epoch": result.best_epoch, "fit_seconds": round(result.fit_seconds, 3)}
         )
-        fold_dir = out_dir if len(folds) == 1 else out_dir / f"fold_{fold.index}"
         evaluation.write(fold_dir)
-        trainer.save_checkpoint(fold_dir / "model.ckpt")
         runs.append(FoldRun(fold, dm, result.module, evaluation))
     return runs
