@@ -34,11 +34,16 @@ def one_line_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except Exception as err:
+            from omegaconf.errors import MissingMandatoryValue
+
             user_error: BaseException | None = err
-            while user_error is not None and not isinstance(user_error, NamMMMError):
-                user_error = user_error.__cause__  # hydra's instantiate raises InstantiationException from it
+            while user_error is not None and not isinstance(user_error, (NamMMMError, MissingMandatoryValue)):
+                user_error = user_error.__cause__ or user_error.__context__  # instantiate wraps the cause
             if user_error is None:
                 raise
+            if isinstance(user_error, MissingMandatoryValue):
+                key = getattr(user_error, "full_key", "") or "a setting"
+                user_error = f"config: {key} is required; give it on the command line, e.g. {key}=..."
             print(f"error: {user_error}", file=sys.stderr)
             sys.exit(2)
 

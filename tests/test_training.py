@@ -300,3 +300,22 @@ def test_dtmart_beta_gamma_run(cli_runs) -> None:
     assert (roi["spend_inr"] > 0).all() and np.isfinite(roi["roi"]).all()
     el = pd.read_csv(out / "elasticities.csv")
     assert set(el.loc[el["level"] == "brand", "unit"]) >= {"camera", "gaming"}
+
+
+def test_a_missing_required_setting_is_one_line(capsys) -> None:
+    """conf/data/panel_csv.yaml leaves data.source.path as ??? : forgetting it is a one-line error, exit code 2."""
+    from omegaconf import OmegaConf
+
+    from nam_mmm.entry import one_line_errors
+
+    cfg = OmegaConf.create({"data": {"source": {"path": "???"}}})
+
+    @one_line_errors
+    def read_path() -> str:
+        return cfg.data.source.path
+
+    with pytest.raises(SystemExit) as exit_info:
+        read_path()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: config: data.source.path is required; give it on the command line, e.g. data.source.path=..."
