@@ -353,3 +353,27 @@ def test_early_stopping_cannot_skip_the_joint_phase(tmp_path) -> None:
     assert phase.index.max() < 11  # early stopping did end the run early ...
     assert phase.loc[:5].tolist() == [0.0] * 3 + [1.0] * 3  # ... after the warm phases ...
     assert (phase == 2.0).any()  # ... and after at least one joint epoch
+
+
+@pytest.mark.parametrize("constraints", ["hard", "soft"])
+def test_penalties_on_the_active_groups_give_the_full_gradient(constraints: str) -> None:
+    """A unit step evaluates the shape penalties of its own component groups only; the frozen features' part is a
+    constant, so the gradient of every parameter in the unit equals the one of the full loss."""
+    module, dm = small_module({"name": "coordinate"}, (f"constraints={constraints}",))
+    model, batch = module.model, dm.splits["train"]
+    with torch.no_grad():  # move away from the initial curves so every penalty is active
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    for unit in module.unit_names:
+        params = [p for p, _ in module._masks[unit]]
+        grads = []
+        for groups in (None, module._groups[unit]):
+            out = model(batch["x"], batch["media"], batch["brand"], batch["sku"])
+            total = module.loss_fn(model, out, batch, epoch=100, rates=False, groups=groups)["total"]
+            grads.append(torch.autograd.grad(total, params, allow_unused=True))
+        for full, partial in zip(*grads, strict=True):
+            if full is None:
+                assert partial is None
+                continue
+            torch.testing.assert_close(partial, full, rtol=1e-5, atol=1e-7)
+    assert any(g != list(range(model.n_groups)) for g in module._groups.values() if g is not None)

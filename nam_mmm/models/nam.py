@@ -165,10 +165,10 @@ class HierarchicalNAM(nn.Module):
         self.register_buffer("concave", torch.as_tensor([s.concave for s in self.slots], dtype=torch.bool))
         self.n_directed = sum(1 for s in self.slots if s.direction != 0)
         self.n_concave = sum(1 for s in self.slots if s.concave)
-        bounded = [j for j, s in enumerate(feature_slots) if s.bounds is not None]
-        self.register_buffer("bounded_idx", torch.as_tensor(bounded, dtype=torch.long))
-        self.register_buffer("bound_lo", torch.as_tensor([feature_slots[j].bounds[0] for j in bounded], dtype=dtype))
-        self.register_buffer("bound_hi", torch.as_tensor([feature_slots[j].bounds[1] for j in bounded], dtype=dtype))
+        self.n_bounded = sum(1 for s in feature_slots if s.bounds is not None)
+        self.register_buffer("is_bounded", torch.as_tensor([s.bounds is not None for s in self.slots], dtype=torch.bool))
+        self.register_buffer("bound_lo", torch.as_tensor([s.bounds[0] if s.bounds else 0.0 for s in self.slots], dtype=dtype))
+        self.register_buffer("bound_hi", torch.as_tensor([s.bounds[1] if s.bounds else 0.0 for s in self.slots], dtype=dtype))
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -242,18 +242,38 @@ class HierarchicalNAM(nn.Module):
         media = unit * self.media_max.unsqueeze(0)
         return torch.cat([scalar, media], dim=1)
 
-    def curves(self, grid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def curves(self, grid: torch.Tensor | None = None, groups: list[int] | None = None) -> dict[str, torch.Tensor]:
         """Every feature function on a grid: ``brand`` (B, G, F), ``sku`` (S, G, F) and the per-SKU
-        ``combined`` curve (S, G, F) the model uses, all on the scaled target; ``grid`` (G, F)."""
+        ``combined`` curve (S, G, F) the model uses, all on the scaled target; ``grid`` (G, F_all).
+
+        ``groups`` restricts the evaluation to some component groups (the features a strategy is updating);
+        ``features`` (F,) then gives the feature index of each curve column (all features, in order, by default).
+        """
         grid = self.grid() if grid is None else grid
-        b_out, s_out = [], []
-        for brand_mod, sku_mod, idx in self._groups():
-            b_out.append(brand_mod.grid(grid[:, idx]))
-            s_out.append(sku_mod.grid(grid[:, idx]))
-        brand = torch.cat(b_out, 2)[:, :, self.unpermute]
-        sku = torch.cat(s_out, 2)[:, :, self.unpermute]
+        selected = range(self.n_groups) if groups is None else groups
+        b_out, s_out, feats = [], [], []
+        for g in selected:
+            idx = getattr(self, f"group_idx_{g}")
+            b_out.append(self.brand_parts[g].grid(grid[:, idx]))
+            s_out.append(self.sku_parts[g].grid(grid[:, idx]))
+            feats.append(idx)
+        if groups is None:
+            brand = torch.cat(b_out, 2)[:, :, self.unpermute]
+            sku = torch.cat(s_out, 2)[:, :, self.unpermute]
+            features = torch.arange(len(self.slots), device=grid.device)
+        elif feats:
+            brand, sku, features = torch.cat(b_out, 2), torch.cat(s_out, 2), torch.cat(feats)
+        else:
+            brand = grid.new_zeros((self.n_brands, grid.shape[0], 0))
+            sku = grid.new_zeros((self.n_skus, grid.shape[0], 0))
+            features = torch.zeros(0, dtype=torch.long, device=grid.device)
         b_part, s_part = self._combine(brand[self.sku_brand], sku)
-        return {"grid": grid, "brand": brand, "sku": sku, "combined": b_part + s_part}
+        return {"grid": grid, "brand": brand, "sku": sku, "combined": b_part + s_part, "features": features}
+
+    def groups_of(self, features: list[str]) -> list[int]:
+        """Indices of the component groups holding any of these features."""
+        wanted = {j for j, s in enumerate(self.slots) if s.name in set(features)}
+        return [g for g in range(self.n_groups) if any(int(j) in wanted for j in getattr(self, f"group_idx_{g}").tolist())]
 
     def parameter_masks(self, features: list[str], include_bias: bool) -> list[tuple[nn.Parameter, torch.Tensor | None]]:
         """The parameters of a set of features: ``(parameter, mask)`` pairs, mask ``None`` when the whole

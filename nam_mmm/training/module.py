@@ -56,6 +56,8 @@ class NAMModule(L.LightningModule):
         self.strategy = build_strategy(spec.pop("name", "joint"), self.model.slots, max_epochs, **spec)
         self.unit_names = [ALL_UNIT] if self.strategy.name == "joint" else list(dict.fromkeys([*self.strategy.coordinate_units, *self.strategy.block_units, ALL_UNIT]))
         self._masks = {u: self._unit_masks(u) for u in self.unit_names}
+        # component groups whose curves a unit can change (the others' penalties are constants for its step)
+        self._groups = {u: None if u == ALL_UNIT else self.model.groups_of(self.strategy.units[u]) for u in self.unit_names}
 
     def _unit_masks(self, unit: str):
         if unit == ALL_UNIT:
@@ -76,7 +78,8 @@ class NAMModule(L.LightningModule):
             p.grad = None  # Adam skips parameters without a gradient: no momentum, no weight decay
         try:
             out = self(batch)
-            terms = self.loss_fn(self.model, out, batch, self.current_epoch, rates=rates)
+            groups = None if rates else self._groups[unit]  # logged steps compute every term in full
+            terms = self.loss_fn(self.model, out, batch, self.current_epoch, rates=rates, groups=groups)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(terms["total"])
         finally:
