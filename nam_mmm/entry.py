@@ -242,7 +242,9 @@ def train(cfg: DictConfig) -> float:
         el = pd.read_csv(out_dir / "elasticities.csv")
     else:
         print("\nROI (training periods):")
-        print(evaluations[0].roi[["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=_fmt))
+        roi_cols = ["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]
+        roi_cols += [c for c in ("peak_vs_max_observed",) if c in evaluations[0].roi]  # beta-gamma: where the response peaks
+        print(evaluations[0].roi[roi_cols].to_string(index=False, float_format=_fmt))
         el = evaluations[0].elasticities
     brand = el[el["level"] == "brand"]
     if len(brand):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -377,3 +378,23 @@ def test_penalties_on_the_active_groups_give_the_full_gradient(constraints: str)
                 continue
             torch.testing.assert_close(partial, full, rtol=1e-5, atol=1e-7)
     assert any(g != list(range(model.n_groups)) for g in module._groups.values() if g is not None)
+
+
+def test_beta_gamma_reports_where_the_response_peaks() -> None:
+    """roi.csv of a beta-gamma model says where each channel's response peaks (x = α/β) relative to observed spend."""
+    from nam_mmm.evaluation.attribution import roi_table
+
+    module, dm = small_module({"name": "joint"}, ("model=beta_gamma",))
+    model = module.model.eval()
+    table = roi_table(model, dm, "train")
+    (g,) = [g for g in range(model.n_groups) if model.brand_parts[g].name == "beta_gamma"]
+    comp = model.brand_parts[g]
+    alpha_over_beta = (comp._alpha(comp.alpha) / comp._beta(comp.beta))[..., 0].mean(0).detach().numpy()
+    expected = alpha_over_beta * model.media_scale.numpy()  # multiples of mean spend → rupees
+    np.testing.assert_allclose(table["peak_adstock_inr"].to_numpy(), expected, rtol=1e-5)
+    batch = dm.splits["train"]
+    observed = model.adstock(batch["media"], batch["brand"]).max(0).values.detach().numpy()
+    np.testing.assert_allclose(table["peak_vs_max_observed"].to_numpy(), alpha_over_beta / observed, rtol=1e-5)
+    # a concave family has no peak: no such columns
+    hill, dm_hill = small_module({"name": "joint"})
+    assert "peak_vs_max_observed" not in roi_table(hill.model.eval(), dm_hill, "train")

@@ -83,7 +83,7 @@ def roi_table(model: HierarchicalNAM, dm: PanelDataModule, split: str = "all") -
     decay = model.adstock_decay().detach().cpu().numpy()
     decay = decay.mean(0) if decay.ndim > 1 else decay
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "channel": dm.channels,
                 "spend_inr": spend,
@@ -94,6 +94,34 @@ def roi_table(model: HierarchicalNAM, dm: PanelDataModule, split: str = "all") -
                 "adstock_decay": decay,
             }
         )
+    peaks = response_peaks(model, b["media"], b["brand"])
+    if peaks is not None:
+        table["peak_adstock_inr"], table["peak_vs_max_observed"] = peaks
+    return table
+
+
+@torch.no_grad()
+def response_peaks(model: HierarchicalNAM, media: torch.Tensor, brand: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a media family that peaks (beta-gamma: rises to x = α/β, then falls), where the brand-level peak
+    sits: adstocked spend in rupees (mean over brands) and its ratio to the largest observed adstocked spend.
+    A ratio below 1 means observed spend already went past the point where more spend lowers GMV."""
+    n_s = model.n_scalar
+    peaks = np.full(model.n_media, np.nan)
+    for g in range(model.n_groups):
+        comp = model.brand_parts[g]
+        if not hasattr(comp, "peak"):
+            continue
+        idx = getattr(model, f"group_idx_{g}").tolist()
+        per_feature = comp.peak().mean(0).cpu().numpy()  # (F_g,) in multiples of mean spend, mean over brands
+        for k, j in enumerate(idx):
+            if j >= n_s:
+                peaks[j - n_s] = per_feature[k]
+    if np.isnan(peaks).all():
+        return None
+    scale = model.media_scale.cpu().numpy()
+    observed = model.adstock(media, brand).max(0).values.cpu().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return peaks * scale, np.where(observed > 0, peaks / observed, np.nan)
 
 
 @torch.no_grad()
