@@ -218,7 +218,7 @@ def train(cfg: DictConfig) -> float:
         if panel.truth:
             from nam_mmm.evaluation.recovery import recovery_metrics
 
-            summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos.rename(columns={}))
+            summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos)
     summary["wall_seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     run_files = sorted(p for p in out_dir.rglob("*") if p.is_file())  # listed first: an artifact store inside the run folder must not copy itself
@@ -236,10 +236,8 @@ def train(cfg: DictConfig) -> float:
         print(f"\npooled out-of-sample: R² {p['pooled']['r2']:.3f}, MAPE {p['pooled']['mape']:.2f} %; fold R² {p['fold_r2_mean']:.3f} ± {p['fold_r2_std']:.3f} (range {p['fold_r2_range']:.3f})")
         print("\nacceptance:", "PASS" if summary["acceptance_passed"] else "FAIL")
         print(verdict.to_string(index=False))
-        roi = pd.read_csv(out_dir / "roi.csv")
         print("\nROI (fold ensemble, all periods; interval = mean ± 1.96 sd across fold models):")
         print(roi[["channel", "spend_inr", "contribution_inr", "roi", "roi_lower", "roi_upper", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=_fmt))
-        el = pd.read_csv(out_dir / "elasticities.csv")
     else:
         print("\nROI (training periods):")
         roi_cols = ["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]

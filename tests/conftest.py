@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from helpers import DTMART_DIR, REPO_ROOT, requires_dtmart  # noqa: F401  (re-exported for tests)
@@ -53,3 +54,13 @@ def make_synthetic() -> Callable[..., Panel]:
         return load_synthetic(**{**SMALL, **overrides})
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread, as ``train.py`` uses (threads: 1): on tiny tensors a second thread only waits, and on a
+    busy 2-core machine it waits a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

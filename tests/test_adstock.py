@@ -139,3 +139,29 @@ def test_first_period_of_the_calendar_has_no_carry_over(small_synthetic) -> None
     first = dm.splits["train"]["period"] == 0
     assert first.any()
     assert (media[first][:, :, 1:] == 0).all()
+
+
+def test_sku_level_spend_lags_within_each_skus_own_series(make_synthetic) -> None:
+    """Spend that differs by SKU (a retailer's co-op budget, say) carries over within each SKU, not across SKUs,
+    and its scale is the mean spend per row."""
+    panel = make_synthetic()
+    frame = panel.frame
+    tv = spend_col(panel.channels[0])
+    sku_factor = frame[SKU].map({s: i + 1.0 for i, s in enumerate(sorted(frame[SKU].unique()))})
+    frame[tv] = frame[tv] * sku_factor  # SKU k spends k times the national amount
+    prepare_panel(panel)
+    assert not panel.national_spend()
+    table = build_features(panel, FeatureConfig(max_lag=2))
+    fold = WalkForwardSplitter(initial_train=20, test_size=5, step=5).split(panel.periods)[0]
+    dm = PanelDataModule(table, fold)
+    rows = table.frame.reset_index(drop=True)
+    media = dm.arrays.media[:, 0, :]  # (rows, lags) of the first channel
+    by_key = rows.set_index([PERIOD, SKU])[tv]
+    periods = list(panel.periods)
+    for i in np.random.default_rng(0).choice(len(rows), 25, replace=False):
+        t = periods.index(rows.loc[i, PERIOD])
+        for lag in range(3):
+            want = by_key[(periods[t - lag], rows.loc[i, SKU])] if t - lag >= 0 else 0.0
+            assert media[i, lag] == pytest.approx(want)
+    train = dm.split_mask("train")
+    assert dm.scaler.media_scale[0] == pytest.approx(rows.loc[train, tv].mean())

@@ -33,14 +33,6 @@ SYNTHETIC_CHANNELS = ["tv", "digital", "sponsorship", "search", "social"]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as ``train.py`` uses (threads: 1): on tiny tensors a second thread only waits, and on a
-    busy 2-core machine it waits a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=None)

@@ -48,14 +48,6 @@ CRITERIA = {"overall_r2", "r2_std", "r2_range", "elasticity_cv[price]", "elastic
 
 
 # ---------------------------------------------------------------------------------------------- shared runs
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as ``train.py`` uses (threads: 1): on tiny tensors a second thread only waits, and on a
-    busy 2-core machine it waits a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

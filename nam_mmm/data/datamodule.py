@@ -80,13 +80,12 @@ def panel_arrays(table: FeatureTable) -> PanelArrays:
         by_period = panel.spend_by_period().to_numpy(dtype=float)
         if panel.national_spend():
             media = lag_stack(by_period, table.config.max_lag)[period_idx]
-        else:  # SKU-level spend: lag within each SKU's own series
-            media = np.zeros((len(df), len(panel.channels), table.config.max_lag + 1))
-            for s in range(len(skus)):  # only for SKU-level media; one vectorized lag stack per SKU series
-                rows = np.flatnonzero(sku_idx == s)
-                series = np.zeros((len(periods), len(panel.channels)))
-                series[period_idx[rows]] = df.iloc[rows][panel.spend_columns].to_numpy(dtype=float)
-                media[rows] = lag_stack(series, table.config.max_lag)[period_idx[rows]]
+        else:  # SKU-level spend: lag within each SKU's own series, all SKUs in one lag stack
+            n_t, n_s, n_c, lags = len(periods), len(skus), len(panel.channels), table.config.max_lag + 1
+            series = np.zeros((n_t, n_s, n_c))
+            series[period_idx, sku_idx] = df[panel.spend_columns].to_numpy(dtype=float)
+            stacked = lag_stack(series.reshape(n_t, n_s * n_c), table.config.max_lag).reshape(n_t, n_s, n_c, lags)
+            media = stacked[period_idx, sku_idx]
     else:
         by_period = np.zeros((len(periods), 0))
         media = np.zeros((len(df), 0, table.config.max_lag + 1))

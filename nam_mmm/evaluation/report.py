@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,6 @@ class FoldEvaluation:
     elasticities: pd.DataFrame
     roi: pd.DataFrame
     curves: pd.DataFrame
-    extra: dict = field(default_factory=dict)
 
     @property
     def test_predictions(self) -> pd.DataFrame:

@@ -121,10 +121,6 @@ class ShapeFunction(nn.Module):
         """Penalty added to the loss for components regularized by L2 (0 for the others)."""
         return torch.zeros(())
 
-    def describe(self) -> dict[str, torch.Tensor]:
-        """Interpretable parameters (for reports), each (U, F)."""
-        return {}
-
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -256,8 +252,6 @@ class Hill(ShapeFunction):
         ratio = torch.sigmoid(n * (torch.log(x.clamp_min(1e-12)) - torch.log(k)))
         return F.softplus(p["a"]) * torch.where(x > 0, ratio, torch.zeros_like(ratio))
 
-    def describe(self):
-        return {"a": F.softplus(self.a)[..., 0], "k": F.softplus(self.k)[..., 0], "n": self._exponent(self.n)[..., 0]}
 
 
 @register
@@ -298,8 +292,6 @@ class BetaGamma(ShapeFunction):
         """Input (multiples of mean spend) where the response peaks, (U, F)."""
         return (self._alpha(self.alpha) / self._beta(self.beta))[..., 0]
 
-    def describe(self):
-        return {"a": F.softplus(self.a)[..., 0], "alpha": self._alpha(self.alpha)[..., 0], "beta": self._beta(self.beta)[..., 0], "peak": self.peak()}
 
 
 @register
@@ -319,8 +311,6 @@ class ExponentialSaturation(ShapeFunction):
     def _f(self, x, p):
         return F.softplus(p["a"]) * -torch.expm1(-F.softplus(p["b"]) * x)
 
-    def describe(self):
-        return {"a": F.softplus(self.a)[..., 0], "b": F.softplus(self.b)[..., 0]}
 
 
 @register
@@ -363,5 +353,3 @@ class Linear(ShapeFunction):
     def l2_penalty(self) -> torch.Tensor:
         return self.hparams["l2"] * self.c.pow(2).sum() / self.n_units
 
-    def describe(self):
-        return {"slope": self.c[..., 0]}

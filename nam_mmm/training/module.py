@@ -13,7 +13,7 @@ import lightning as L
 import torch
 
 from nam_mmm.models.nam import HierarchicalNAM
-from nam_mmm.training.loss import CompositeLoss, LossConfig, fit_loss
+from nam_mmm.training.loss import CompositeLoss, LossConfig, fit_loss, shape_terms
 from nam_mmm.training.strategies import ALL_UNIT, BIAS_UNIT, PHASE_CODES, build_strategy
 
 
@@ -137,7 +137,7 @@ class NAMModule(L.LightningModule):
         w = batch["weight"] > 0
         actual, pred = batch["log_gmv"][w], out["log_gmv"][w]
         sst = ((actual - actual.mean()) ** 2).sum().clamp_min(1e-12)
-        shape = {k: v for k, v in self.loss_fn(self.model, out, batch, self.current_epoch).items() if k.startswith("rate_")}
+        shape = {k: v for k, v in shape_terms(self.model, self.loss_fn.config, rates=True).items() if k.startswith("rate_")}
         n = max(int(w.sum()), 1)
         self.log("val/loss", fit, batch_size=n)
         self.log("val/r2_log", 1 - ((actual - pred) ** 2).sum() / sst, batch_size=n)
