@@ -10,6 +10,11 @@ few batched tensor operations:
 Every function is anchored, ``f(anchor) = 0`` (anchor 0: the training mean of a standardized feature, or
 zero spend for media), so biases carry the level and contributions read as "effect versus the anchor".
 
+Network components (those with hidden units) take a ``dropout`` rate: while training, each call draws one
+keep-mask over their hidden units (DropConnect on the output weights, scaled by 1/(1−p)) and uses it for the
+rows and for the anchor alike. The mask scales non-negative output weights, so every guarantee holds for
+every mask, and the anchor still cancels exactly. In eval mode, or with ``dropout: 0``, nothing is drawn.
+
 A component declares its registry ``name``, its ``guarantee`` (``increasing``, ``decreasing``, ``concave``,
 ``nonnegative``, ``unimodal``: each holds *by construction*, whatever the parameter values), and the valid
 ranges of its hyper-parameters, checked at construction. ``to_dict``/``from_dict`` round-trip it.
@@ -100,22 +105,41 @@ class ShapeFunction(nn.Module):
     def anchor(self) -> float:
         return 0.0
 
-    def anchor_values(self) -> torch.Tensor:
-        """Each unit's function at the anchor, (U, F, 1): evaluated once per unit, not once per row."""
-        p = dict(self._parameters)  # (U, F, K); components hold parameters directly, no submodules
+    def _params(self) -> dict[str, torch.Tensor]:
+        """The parameters (U, F, K) of one call, plus a ``"keep"`` mask (U, F, H) over the hidden units while
+        training with dropout (one Bernoulli draw per call, scaled by 1/(1−p); no draw otherwise)."""
+        p = dict(self._parameters)  # components hold parameters directly, no submodules
+        rate = float(self.hparams.get("dropout", 0.0))
+        if self.training and rate > 0:
+            ref = p["a"]  # output weights of the hidden units (every component with a dropout rate has them)
+            keep = torch.rand(ref.shape, dtype=ref.dtype, device=ref.device) >= rate
+            p["keep"] = keep.to(ref.dtype) / (1.0 - rate)
+        return p
+
+    @staticmethod
+    def _kept(p: dict[str, torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+        """Output weights of the hidden units times the call's keep-mask (unchanged without one: no extra op)."""
+        return weight * p["keep"] if "keep" in p else weight
+
+    def anchor_values(self, p: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Each unit's function at the anchor, (U, F, 1): evaluated once per unit, not once per row.
+        ``p``: the parameter dict of the current call (:meth:`_params`, its dropout mask included)."""
+        p = self._params() if p is None else p
         ref = next(iter(p.values()))
         a = torch.full((self.n_units, self.n_features, 1), self.anchor(), dtype=ref.dtype, device=ref.device)
         return self._f(a, p)
 
     def forward(self, x: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
-        p = {k: v[unit] for k, v in self._parameters.items()}  # (N, F, K)
-        return (self._f(self._prep(x.unsqueeze(-1)), p) - self.anchor_values()[unit]).squeeze(-1)
+        full = self._params()
+        p = {k: v[unit] for k, v in full.items()}  # (N, F, K)
+        return (self._f(self._prep(x.unsqueeze(-1)), p) - self.anchor_values(full)[unit]).squeeze(-1)
 
     def grid(self, g: torch.Tensor) -> torch.Tensor:
         """Every unit's functions on a grid ``g`` (G, F) → (U, G, F)."""
-        p = {k: v.unsqueeze(1) for k, v in self._parameters.items()}  # (U, 1, F, K)
+        full = self._params()
+        p = {k: v.unsqueeze(1) for k, v in full.items()}  # (U, 1, F, K)
         values = self._f(self._prep(g.unsqueeze(0).unsqueeze(-1)), p)  # (U, G, F, 1)
-        return (values - self.anchor_values().unsqueeze(1)).squeeze(-1)
+        return (values - self.anchor_values(full).unsqueeze(1)).squeeze(-1)
 
     def l2_penalty(self) -> torch.Tensor:
         """Penalty added to the loss for components regularized by L2 (0 for the others)."""
@@ -142,12 +166,13 @@ class _SigmoidSum(ShapeFunction):
 
     The linear term keeps the slope outside the training range (a pure sum of tanh units flattens there, so
     a price beyond the observed range would stop moving GMV); the tanh units bend the curve inside it.
+    ``dropout`` masks the tanh units while training (the linear term is always kept).
     """
 
-    hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0)}
+    hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0), "dropout": (0.0, 0.9)}
 
-    def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1) -> None:
-        super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale)
+    def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1, dropout: float = 0.0) -> None:
+        super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale, dropout=dropout)
         h = int(hidden)
         gen_b = torch.linspace(-2.5, 2.5, h) if h > 1 else torch.zeros(1)
         self.a = self._param(h, inv_softplus(init_scale / h))
@@ -157,7 +182,7 @@ class _SigmoidSum(ShapeFunction):
         self._jitter(self.w, self.b)
 
     def _f(self, x, p):
-        bend = (F.softplus(p["a"]) * torch.tanh(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
+        bend = (self._kept(p, F.softplus(p["a"])) * torch.tanh(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
         return bend + F.softplus(p["c"]) * x
 
 
@@ -195,11 +220,11 @@ class ConcaveIncreasing(ShapeFunction):
 
     name = "concave_increasing"
     guarantee = frozenset({"increasing", "concave"})
-    hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0), "x_max": (1e-3, 1e6)}
+    hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0), "x_max": (1e-3, 1e6), "dropout": (0.0, 0.9)}
     nonnegative_input = True
 
-    def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1, x_max: float = 8.0) -> None:
-        super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale, x_max=x_max)
+    def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1, x_max: float = 8.0, dropout: float = 0.0) -> None:
+        super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale, x_max=x_max, dropout=dropout)
         h = int(hidden)
         knots = torch.linspace(0.25, 1.0, h) * float(x_max) if h > 1 else torch.tensor([float(x_max) / 2])
         self.a = self._param(h, inv_softplus(init_scale / h))
@@ -209,7 +234,7 @@ class ConcaveIncreasing(ShapeFunction):
         self._jitter(self.w, self.b)
 
     def _f(self, x, p):
-        sat = (F.softplus(p["a"]) * F.logsigmoid(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
+        sat = (self._kept(p, F.softplus(p["a"])) * F.logsigmoid(F.softplus(p["w"]) * x + p["b"])).sum(-1, keepdim=True)
         return sat + F.softplus(p["c"]) * x
 
 
@@ -318,10 +343,10 @@ class MLP(ShapeFunction):
     """Unconstrained small network ``Σ_h a_h·tanh(w_h·x + b_h)`` (NPS, controls), regularized by L2."""
 
     name = "mlp"
-    hparam_ranges = {"hidden": (1, 256), "l2": (0.0, 10.0), "init_scale": (1e-4, 10.0)}
+    hparam_ranges = {"hidden": (1, 256), "l2": (0.0, 10.0), "init_scale": (1e-4, 10.0), "dropout": (0.0, 0.9)}
 
-    def __init__(self, n_units: int, n_features: int, hidden: int = 8, l2: float = 1e-3, init_scale: float = 0.1) -> None:
-        super().__init__(n_units, n_features, hidden=hidden, l2=l2, init_scale=init_scale)
+    def __init__(self, n_units: int, n_features: int, hidden: int = 8, l2: float = 1e-3, init_scale: float = 0.1, dropout: float = 0.0) -> None:
+        super().__init__(n_units, n_features, hidden=hidden, l2=l2, init_scale=init_scale, dropout=dropout)
         h = int(hidden)
         signs = torch.where(torch.arange(h) % 2 == 0, 1.0, -1.0)
         self.a = self._param(h, signs * init_scale / h)
@@ -330,7 +355,7 @@ class MLP(ShapeFunction):
         self._jitter(self.w, self.b)
 
     def _f(self, x, p):
-        return (p["a"] * torch.tanh(p["w"] * x + p["b"])).sum(-1, keepdim=True)
+        return (self._kept(p, p["a"]) * torch.tanh(p["w"] * x + p["b"])).sum(-1, keepdim=True)
 
     def l2_penalty(self) -> torch.Tensor:
         return self.hparams["l2"] * (self.a.pow(2).sum() + self.w.pow(2).sum()) / self.n_units

@@ -32,10 +32,12 @@ def _component_for(rule: dict, mode: str, media_response: str | None) -> str:
     return "monotone_increasing" if direction == "increasing" else "monotone_decreasing"
 
 
-def _kwargs(component: str, hidden: int, extra: dict) -> dict:
+def _kwargs(component: str, hidden: int, extra: dict, dropout: float = 0.0) -> dict:
     kw = dict(extra)
     if component in NN_COMPONENTS:
         kw.setdefault("hidden", hidden)
+        if dropout > 0:  # only then: saved configs of dropout-free models stay as they were
+            kw.setdefault("dropout", dropout)
     return kw
 
 
@@ -48,6 +50,7 @@ def build_slots(
     brand_hidden: int = 16,
     sku_hidden: int = 8,
     mlp_l2: float = 1e-3,
+    dropout: float = 0.0,
 ) -> tuple[list[FeatureSlot], list[FeatureSlot]]:
     """Resolve one slot per feature and per channel.
 
@@ -59,6 +62,8 @@ def build_slots(
         media_kwargs: hyper-parameters of the media component.
         brand_hidden / sku_hidden: hidden units of network components at each level (SKU nets are smaller).
         mlp_l2: L2 strength of unconstrained networks.
+        dropout: hidden-unit dropout rate of the network components while training (0 = off); parametric
+            components (``hill``, ``beta_gamma``, ``exponential``, ``linear``) have no hidden units and get none.
     """
     mode = constraints.get("mode", "hard")
     if mode not in ("hard", "soft"):
@@ -85,8 +90,8 @@ def build_slots(
             name=name,
             role=role,
             component=comp,
-            brand_kwargs=_kwargs(comp, brand_hidden, extra),
-            sku_kwargs=_kwargs(comp, sku_hidden, extra),
+            brand_kwargs=_kwargs(comp, brand_hidden, extra, dropout),
+            sku_kwargs=_kwargs(comp, sku_hidden, extra, dropout),
             direction=DIRECTIONS[direction],
             concave=bool(rule.get("concave", False)),
             bounds=list(bounds) if (bounds is not None and log_input) else None,

@@ -24,6 +24,7 @@ class ModelSettings:
     brand_hidden: int = 16
     sku_hidden: int = 8
     mlp_l2: float = 1e-3
+    dropout: float = 0.0
     hier_mode: str = "weighted"
     hier_weight: float = 0.7
     learn_adstock: bool = True
@@ -43,6 +44,7 @@ def model_config(dm: PanelDataModule, settings: ModelSettings, constraints: dict
         settings.brand_hidden,
         settings.sku_hidden,
         settings.mlp_l2,
+        settings.dropout,
     )
     model = HierarchicalNAM(
         feature_slots,
