@@ -54,3 +54,7 @@ class DataError(NamMMMError):
 
 class ConfigError(NamMMMError):
     """A configuration that cannot be built into objects (unknown name, bad value)."""
+
+
+class TrainingError(NamMMMError):
+    """Training cannot go on (the loss diverged to NaN or infinity)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from nam_mmm.errors import TrainingError
 from nam_mmm.models.nam import HierarchicalNAM
 from nam_mmm.training.loss import CompositeLoss, LossConfig, fit_loss, shape_terms
 from nam_mmm.training.strategies import ALL_UNIT, BIAS_UNIT, PHASE_CODES, build_strategy
@@ -80,6 +81,8 @@ class NAMModule(L.LightningModule):
             out = self(batch)
             groups = None if rates else self._groups[unit]  # logged steps compute every term in full
             terms = self.loss_fn(self.model, out, batch, self.current_epoch, rates=rates, groups=groups)
+            if not torch.isfinite(terms["total"]):
+                self._diverged(unit, terms, opt)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(terms["total"])
         finally:
@@ -97,6 +100,14 @@ class NAMModule(L.LightningModule):
             for (p, m), old in zip(partial, saved, strict=True):
                 p.copy_(torch.where(m.to(p.device), p, old))  # entries of other features stay bit-identical
         return terms
+
+    def _diverged(self, unit: str, terms: dict, opt) -> None:
+        bad = [k for k, v in terms.items() if k != "total" and not bool(torch.isfinite(v).all())]
+        lr = opt.param_groups[0]["lr"]
+        raise TrainingError(
+            f"training diverged at epoch {self.current_epoch} ({unit} step): loss term(s) {', '.join(bad) or 'total'} "
+            f"not finite; lower optimizer.lr (now {lr:g}) or optimizer.gradient_clip_val, or check the data"
+        )
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         optimizers = self.optimizers()
