@@ -1,0 +1,222 @@
+"""A small Hydra sweeper on Optuna >= 4: ``python train.py -m hparams_search=nam_optuna``.
+
+Hydra's own ``hydra-optuna-sweeper`` still pins ``optuna<3``, whose sqlite storage breaks under the
+SQLAlchemy 2 that MLflow needs, so the project carries this one (Hydra discovers it in the ``hydra_plugins``
+namespace package). What it does:
+
+* the search space is written in Hydra's override grammar (``interval``, ``tag(log, …)``, ``choice``,
+  ``range``), in ``hydra.sweeper.params`` or on the command line; plain values are fixed for every trial;
+* the study lives in an RDB storage (sqlite under ``experiments/`` by default, a PostgreSQL URL to share one
+  study between machines); running the same command again continues it (``n_trials`` more trials);
+* each batch of ``n_jobs`` trials goes through the configured Hydra launcher (basic: one after another;
+  joblib: in parallel processes); the task's return value is the objective;
+* a trial whose config cannot be composed, whose run raises (a config that cannot build, a diverged
+  loss) or whose objective is not finite is recorded as FAIL with the reason in its ``fail_reason``
+  attribute, and the sweep goes on;
+* ``optimization_results.yaml`` in the sweep folder holds the best trial and a count of trials by state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override, Transformer
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def distribution(override: Override):
+    """The Optuna distribution of one sweep override (``None`` for a fixed value)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if not override.is_sweep_override():
+        return None
+    if override.is_choice_sweep() or override.is_range_sweep():
+        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+    if override.is_interval_sweep():
+        value = override.value()
+        assert isinstance(value, IntervalSweep)
+        log_scale = "log" in value.tags
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return IntDistribution(value.start, value.end, log=log_scale)
+        return FloatDistribution(float(value.start), float(value.end), log=log_scale)
+    raise ValueError(f"{override.input_line}: only choice, range and interval sweeps can be searched")
+
+
+def _sqlite_parent(storage: str | None) -> None:
+    """Create the folder of a sqlite storage file (Optuna does not)."""
+    if storage and storage.startswith("sqlite:///"):
+        Path(storage[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+class NamOptunaSweeper(Sweeper):
+    """Optuna study over Hydra overrides.
+
+    Args:
+        study_name: name of the study in the storage (the same name continues the study).
+        storage: RDB URL (``sqlite:///path.db``, ``postgresql://user:pass@host/db``) or ``None`` (in memory).
+        direction: ``maximize`` or ``minimize`` (the task's return value).
+        n_trials: trials run by this invocation.
+        n_jobs: trials launched per batch (parallel with a parallel launcher such as joblib).
+        sampler: an Optuna sampler (Hydra instantiates ``_target_: optuna.samplers.TPESampler`` configs), or ``None``.
+        params: ``{override key: override value}``; sweeps (interval, choice, range) form the search space.
+        enqueue_trials: parameter dicts tried first (e.g. the default config as a baseline), once per study.
+    """
+
+    def __init__(
+        self,
+        study_name: str,
+        storage: str | None,
+        direction: str,
+        n_trials: int,
+        n_jobs: int = 1,
+        sampler: Any = None,
+        params: Mapping[str, Any] | None = None,
+        enqueue_trials: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.study_name = study_name
+        self.storage = storage
+        self.direction = direction
+        self.n_trials = int(n_trials)
+        self.n_jobs = max(int(n_jobs), 1)
+        self.sampler_cfg = sampler
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.enqueue = [{str(k): v for k, v in t.items()} for t in enqueue_trials or []]
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
+
+    # ------------------------------------------------------------------ search space
+    def _space(self, arguments: list[str]) -> tuple[dict, list[str]]:
+        """Distributions by key and the fixed overrides (command line wins over config)."""
+        parser = OverridesParser.create()
+        from_config = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
+        from_cli = parser.parse_overrides(arguments)
+        by_key: dict[str, Override] = {o.get_key_element(): o for o in from_config}
+        by_key.update({o.get_key_element(): o for o in from_cli})
+        space, fixed = {}, []
+        for key, override in by_key.items():
+            dist = distribution(override)
+            if dist is None:
+                fixed.append(override.input_line or f"{key}={override.get_value_element_as_str()}")
+            else:
+                space[key] = dist
+        return space, fixed
+
+    def _study(self):
+        import optuna
+        from hydra.utils import instantiate
+
+        _sqlite_parent(self.storage)
+        sampler = self.sampler_cfg  # Hydra instantiates the nested sampler config with the sweeper
+        if isinstance(sampler, dict) or OmegaConf.is_config(sampler):
+            sampler = instantiate(sampler)
+        study = optuna.create_study(
+            study_name=self.study_name, storage=self.storage, sampler=sampler, direction=self.direction, load_if_exists=True
+        )
+        for params in self.enqueue:
+            study.enqueue_trial(params, skip_if_exists=True)
+        return study
+
+    # ------------------------------------------------------------------ the sweep
+    def sweep(self, arguments: list[str]) -> list:
+        import optuna
+
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        space, fixed = self._space(arguments)
+        study = self._study()
+        done_before = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)  # enqueued ones are still to run
+        log.info(
+            "study %r (%s, %s): %d earlier trial(s); running %d more over %s",
+            self.study_name, self.storage or "in memory", self.direction, done_before, self.n_trials, ", ".join(space) or "nothing",
+        )
+        results = []
+        remaining = self.n_trials
+        while remaining > 0:
+            batch = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
+            remaining -= len(batch)
+            runnable, overrides = [], []
+            for trial in batch:
+                trial_overrides = [*fixed, *(f"{k}={v}" for k, v in trial.params.items())]
+                try:  # a config that cannot be composed never reaches the launcher
+                    self.hydra_context.config_loader.load_sweep_config(self.config, trial_overrides)
+                except Exception as err:  # noqa: BLE001  any composition error fails this trial only
+                    self._fail(study, trial, f"config: {err}".splitlines()[0])
+                    continue
+                runnable.append(trial)
+                overrides.append(trial_overrides)
+            if not runnable:
+                continue
+            returns = self.launcher.launch(overrides, initial_job_idx=runnable[0].number)
+            for trial, ret in zip(runnable, returns, strict=True):
+                out_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg is not None else None
+                if out_dir:
+                    trial.set_user_attr("run_dir", str(out_dir))
+                if ret.status != JobStatus.COMPLETED:
+                    err = ret._return_value
+                    self._fail(study, trial, f"{type(err).__name__}: {err}".splitlines()[0])
+                    continue
+                value = ret.return_value
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    self._fail(study, trial, f"objective is {value!r}, not a number")
+                    continue
+                if not math.isfinite(value):
+                    self._fail(study, trial, f"objective is {value}")
+                    continue
+                study.tell(trial, value)
+                log.info("trial %d: %.6g with %s", trial.number, value, trial.params)
+                results.append(ret)
+        self._write_results(study, done_before)
+        return results
+
+    @staticmethod
+    def _fail(study, trial, reason: str) -> None:
+        import optuna
+
+        trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log.warning("trial %d failed: %s", trial.number, reason)
+
+    def _write_results(self, study, done_before: int) -> None:
+        import optuna
+
+        states = {s.name: 0 for s in optuna.trial.TrialState}
+        for t in study.trials:
+            states[t.state.name] += 1
+        summary: dict[str, Any] = {
+            "study_name": self.study_name,
+            "storage": self.storage,
+            "direction": self.direction,
+            "trials_before": done_before,
+            "trials_total": len(study.trials),
+            "trials_by_state": {k: v for k, v in states.items() if v},
+        }
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if complete:
+            best = study.best_trial
+            summary.update({"best_trial": best.number, "best_value": best.value, "best_params": dict(best.params)})
+            summary["best_run_dir"] = best.user_attrs.get("run_dir")
+            log.info("best trial %d: %s %.6g with %s", best.number, self.direction, best.value, best.params)
+        failed = {t.number: t.user_attrs.get("fail_reason", "") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
+        if failed:
+            summary["failed_trials"] = failed
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(summary), sweep_dir / "optimization_results.yaml")
