@@ -6,6 +6,7 @@ Used by ``train.py`` and ``scripts/*.py`` only; nothing deeper in the package im
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +44,21 @@ def one_line_errors(fn: Callable) -> Callable:
                 raise
             if isinstance(user_error, MissingMandatoryValue):
                 key = getattr(user_error, "full_key", "") or "a setting"
-                user_error = f"config: {key} is required; give it on the command line, e.g. {key}=..."
+                user_error = NamMMMError(f"config: {key} is required; give it on the command line, e.g. {key}=...")
+            if _multirun():
+                raise user_error from None  # the sweeper records the job as failed, with this one line, and goes on
             print(f"error: {user_error}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
+
+
+def _multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (a grid or an Optuna sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def load_table(data_cfg: DictConfig):
@@ -77,7 +88,7 @@ def quiet_lightning() -> None:
     import logging
     import warnings
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*ReduceLROnPlateau conditioned on metric.*")
@@ -100,12 +111,27 @@ def flatten(cfg: DictConfig, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _loggers(cfg: DictConfig, **overrides) -> list:
+def _loggers(cfg: DictConfig) -> list:
+    """The run's loggers; in a multirun, MLflow runs nest under the sweep's parent run (see :mod:`nam_mmm.tracking`)."""
     from hydra.utils import instantiate
 
     if not cfg.get("logger"):
         return []
-    return [instantiate(c, **overrides) for c in cfg.logger.values() if c is not None]
+    loggers = []
+    for conf in (c for c in cfg.logger.values() if c is not None):
+        tags = {}
+        if conf.get("tracking_uri") and _multirun():
+            from hydra.core.hydra_config import HydraConfig
+
+            from nam_mmm.tracking import sweep_parent_run_id
+
+            hc = HydraConfig.get()
+            parent = sweep_parent_run_id(conf.tracking_uri, conf.experiment_name, hc.sweep.dir)
+            tags = {"nam_mmm.job_num": str(hc.job.num), "nam_mmm.overrides": " ".join(hc.overrides.task)[:5000]}
+            if parent:
+                tags["mlflow.parentRunId"] = parent
+        loggers.append(instantiate(conf, **({"tags": tags} if tags else {})))
+    return loggers
 
 
 def _fold_loggers(cfg: DictConfig, parents: list, fold_index: int, n_folds: int) -> list:
@@ -131,7 +157,25 @@ def _fmt(v: float) -> str:
 
 
 def train(cfg: DictConfig) -> float:
-    """Train per the composed config, write the run files into the Hydra run folder, return the objective."""
+    """Train per the composed config, write the run files into the Hydra run folder, return the objective.
+
+    The tracking runs are opened first, so a run that fails (bad data, a config that cannot build, a
+    diverged loss) is still in MLflow, marked FAILED with the reason in its ``failure`` tag."""
+    parents = _loggers(cfg)
+    for lg in parents:
+        lg.log_hyperparams(flatten(cfg))
+    opened = list(parents)  # every run opened, fold runs included
+    try:
+        return _train(cfg, parents, opened)
+    except BaseException as err:
+        for lg in reversed(opened):
+            if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
+                lg.experiment.set_tag(lg.run_id, "failure", f"{type(err).__name__}: {err}".splitlines()[0][:5000])
+            lg.finalize("failed")
+        raise
+
+
+def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     import json
     import time
 
@@ -145,6 +189,7 @@ def train(cfg: DictConfig) -> float:
     from nam_mmm.evaluation.report import _jsonable
     from nam_mmm.evaluation.walk_forward import AcceptanceCriteria, acceptance, aggregate, elasticity_stability, ensemble_tables, fold_table
     from nam_mmm.models.ensemble import FoldEnsemble
+    from nam_mmm.serving.predictor import Predictor
     from nam_mmm.training.loss import LossConfig
     from nam_mmm.training.module import NAMModule
     from nam_mmm.training.runner import ModelSettings, model_config
@@ -161,9 +206,6 @@ def train(cfg: DictConfig) -> float:
     settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
     constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
     loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
-    parents = _loggers(cfg)
-    for lg in parents:
-        lg.log_hyperparams(flatten(cfg))
     panel.report.save(out_dir / "validation.json")
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -179,6 +221,7 @@ def train(cfg: DictConfig) -> float:
     def make_trainer(fold, module):
         callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
         loggers = _fold_loggers(cfg, parents, fold.index, len(folds))
+        opened.extend(lg for lg in loggers if lg not in opened)
         warm = module.strategy.warm_epochs  # a hybrid's coordinate and block epochs
         min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), warm + 1 if warm else 0)  # the last phase runs at least one epoch
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
@@ -219,6 +262,8 @@ def train(cfg: DictConfig) -> float:
             from nam_mmm.evaluation.recovery import recovery_metrics
 
             summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos)
+    predictor = Predictor.from_datamodule([r.module.model.eval() for r in runs], runs[-1].datamodule)
+    predictor.save(out_dir / "predictor.pt")  # the served model: raw features in, GMV out (nam_mmm.serving)
     summary["wall_seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     run_files = sorted(p for p in out_dir.rglob("*") if p.is_file())  # listed first: an artifact store inside the run folder must not copy itself
@@ -228,6 +273,13 @@ def train(cfg: DictConfig) -> float:
             for path in run_files:
                 rel = path.parent.relative_to(out_dir)
                 lg.experiment.log_artifact(lg.run_id, str(path), None if str(rel) == "." else str(rel))
+            if cfg.get("log_pyfunc"):
+                from nam_mmm.serving.mlflow_model import log_pyfunc
+
+                last = panel.frame[panel.frame["period"] == panel.periods[-1]].head(5)  # real rows as the input example
+                uri = log_pyfunc(lg.experiment, lg.run_id, out_dir / "predictor.pt", predictor.request_rows(last))
+                lg.experiment.set_tag(lg.run_id, "model_uri", uri)
+                print(f"MLflow pyfunc: {uri}")
         lg.finalize("success")
 
     print(fold_table(folds, evaluations)[["fold", "train", "test", "r2", "mape", "r2_within_sku_log", "epochs"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -263,6 +315,6 @@ def _flat_metrics(d: dict, prefix: str = "") -> dict[str, float]:
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(_flat_metrics(v, key + "."))
-        elif isinstance(v, (int, float)) and v == v:
+        elif isinstance(v, (int, float)) and math.isfinite(v):  # MLflow cannot store NaN or infinity faithfully
             out[key.replace("%", "pct")] = float(v)
     return out

@@ -172,6 +172,28 @@ def _cross_price(frame: pd.DataFrame, fallback: str) -> pd.Series:
     return within
 
 
+CALENDAR_FEATURES = ("month_sin", "month_cos", "festive", "time_index")
+
+
+def calendar_features(period: pd.Series, calendar: pd.DatetimeIndex, festive_months: list[int]) -> pd.DataFrame:
+    """The features that are functions of the period alone (:data:`CALENDAR_FEATURES`), for each row.
+
+    ``time_index`` is the position of the row's period in ``calendar`` (the panel's periods, or that calendar
+    extended at the panel's frequency for periods after it, as a served model needs).
+    """
+    month_pos = (period.dt.month - 1 + (period.dt.day - 1) / period.dt.days_in_month) / 12.0
+    position = pd.Series(np.arange(len(calendar), dtype=float), index=calendar)
+    return pd.DataFrame(
+        {
+            "month_sin": np.sin(2 * np.pi * month_pos),
+            "month_cos": np.cos(2 * np.pi * month_pos),
+            "festive": period.dt.month.isin(festive_months).astype(float),
+            "time_index": period.map(position).astype(float),
+        },
+        index=period.index,
+    )
+
+
 def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> FeatureTable:
     """Add the §3.4 features to a cleaned panel and resolve the model feature specs."""
     cfg = config if isinstance(config, FeatureConfig) else FeatureConfig(**(config or {}))
@@ -183,7 +205,6 @@ def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> 
         desc[name] = {"role": role, "formula": formula, "units": units, "source": source}
 
     periods = panel.periods
-    t_index = pd.Series(np.arange(len(periods)), index=periods)
     src = panel.source
     if PRICE in df:
         desc[PRICE] = {"role": "own_price", "formula": "GMV / units (average selling price)", "units": "rupees/unit", "source": panel.column_sources.get(PRICE, src)}
@@ -206,11 +227,11 @@ def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> 
             add(f"nps_lag{lag}", g.shift(lag).fillna(df[NPS]), "brand_health", f"NPS {lag} period(s) earlier (first periods: current)", "NPS points", "nps")
         add("nps_change", g.diff().fillna(0.0), "brand_health", "NPS − previous NPS", "NPS points", "nps")
 
-    month_pos = (df[PERIOD].dt.month - 1 + (df[PERIOD].dt.day - 1) / df[PERIOD].dt.days_in_month) / 12.0
-    add("month_sin", np.sin(2 * np.pi * month_pos), "seasonality", "sin(2π · month position / 12)", "", "period")
-    add("month_cos", np.cos(2 * np.pi * month_pos), "seasonality", "cos(2π · month position / 12)", "", "period")
-    add("festive", df[PERIOD].dt.month.isin(cfg.festive_months).astype(float), "seasonality", f"month in {cfg.festive_months}", "0/1", "period")
-    add("time_index", df[PERIOD].map(t_index).astype(float), "trend", "period number from 0", "periods", "period")
+    calendar = calendar_features(df[PERIOD], periods, cfg.festive_months)
+    add("month_sin", calendar["month_sin"], "seasonality", "sin(2π · month position / 12)", "", "period")
+    add("month_cos", calendar["month_cos"], "seasonality", "cos(2π · month position / 12)", "", "period")
+    add("festive", calendar["festive"], "seasonality", f"month in {cfg.festive_months}", "0/1", "period")
+    add("time_index", calendar["time_index"], "trend", "period number from 0", "periods", "period")
 
     decay = cfg.decay_for(panel.channels)
     if panel.channels:

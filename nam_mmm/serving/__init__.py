@@ -1,0 +1,1 @@
+"""Serving: the trained model as a predictor of GMV from raw features, and as an MLflow pyfunc."""

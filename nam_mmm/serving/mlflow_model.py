@@ -1,0 +1,68 @@
+"""The predictor as an MLflow pyfunc: ``mlflow models serve -m runs:/<run id>/model --env-manager local``.
+
+The model folder holds ``predictor.pt`` (:class:`~nam_mmm.serving.predictor.Predictor`), the signature and an
+input example (real rows of the training panel). Loading it needs nam-mmm importable (the project's venv).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+
+from nam_mmm.serving.predictor import Predictor
+
+ARTIFACT_PATH = "model"  # runs:/<run id>/model
+
+
+class NAMPyfunc(mlflow.pyfunc.PythonModel):
+    """``predict(DataFrame of raw features, one row per SKU-period) -> DataFrame(gmv, log_gmv_sd)``."""
+
+    def load_context(self, context) -> None:
+        self.predictor = Predictor.load(context.artifacts["predictor"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.predictor.predict(model_input)
+
+
+def _requirements() -> list[str]:
+    import lightning
+    import numpy
+    import omegaconf
+    import torch
+
+    return [
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"lightning=={lightning.__version__}",
+        f"mlflow=={mlflow.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={numpy.__version__}",
+        f"omegaconf=={omegaconf.__version__}",
+    ]
+
+
+def save_pyfunc(predictor_path: Path, example: pd.DataFrame, path: Path) -> Path:
+    """Write the pyfunc model folder at ``path`` (signature inferred from ``example`` and its predictions)."""
+    from mlflow.models import infer_signature
+
+    predictor = Predictor.load(predictor_path)
+    signature = infer_signature(example, predictor.predict(example))
+    mlflow.pyfunc.save_model(
+        path=str(path),
+        python_model=str(Path(__file__).with_name("pyfunc_model.py")),  # model from code: no pickled class
+        artifacts={"predictor": str(predictor_path)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),  # explicit: inferring them would import and probe the environment
+    )
+    return path
+
+
+def log_pyfunc(client, run_id: str, predictor_path: Path, example: pd.DataFrame) -> str:
+    """Save the pyfunc and log it into the artifacts of ``run_id``; returns the model URI ``runs:/<id>/model``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_pyfunc(predictor_path, example, Path(tmp) / ARTIFACT_PATH)
+        client.log_artifacts(run_id, str(folder), ARTIFACT_PATH)
+    return f"runs:/{run_id}/{ARTIFACT_PATH}"

@@ -1,0 +1,205 @@
+"""The served model: a table of raw features in, GMV in rupees out.
+
+A request has one row per SKU-period in original units, the same columns the panel has:
+
+* ``period`` (a date on the model's calendar, e.g. ``2024-01-01``; later periods continue the calendar at its
+  frequency), ``sku`` (a SKU the model was trained on; ``brand``, if given, must match);
+* every non-calendar model feature (``price``, ``cross_price``, ``discount``, ``promo_days``, ``nps``, controls …);
+  the calendar features (:data:`~nam_mmm.data.features.CALENDAR_FEATURES`) are derived from ``period``;
+* ``spend_<channel>`` for every media channel, in rupees (national media: one value per period).
+
+Carry-over needs the spend of earlier periods: it comes from the training history, except where the request
+itself gives a period's spend (the request wins), and is zero before the calendar and for periods in neither.
+So a scenario for next month is one row per SKU; a what-if on a past month sends that month's rows.
+
+The predictor holds the trained model (a single model or the walk-forward fold ensemble, each member with its
+own fold scaling), so predictions equal the training run's predictions for the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nam_mmm.data.adstock import lag_stack
+from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.features import CALENDAR_FEATURES, calendar_features
+from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
+from nam_mmm.errors import DataError
+from nam_mmm.models.ensemble import FoldEnsemble
+from nam_mmm.models.nam import HierarchicalNAM
+
+REQUEST = "request"  # the "file" named in errors about a request
+
+
+@dataclass
+class ServingSpec:
+    """What the predictor needs besides the model: the request schema and the spend history."""
+
+    features: list[str]  # model feature columns in model order (calendar ones included)
+    log_features: list[str]  # features that must be > 0 (log-transformed)
+    skus: list[str]  # SKU index order
+    sku_brand: dict[str, str]
+    channels: list[str]
+    national: bool  # national media: one spend per period (else per SKU and period)
+    max_lag: int
+    festive_months: list[int]
+    periods: list[str]  # training calendar, ISO dates
+    freq: str
+    history: np.ndarray  # spend per period × channel (national) or period × SKU × channel, rupees
+
+    @property
+    def inputs(self) -> list[str]:
+        """Request columns besides period and SKU."""
+        return [f for f in self.features if f not in CALENDAR_FEATURES] + [spend_col(c) for c in self.channels]
+
+
+class Predictor:
+    """GMV from raw features with a trained HR-NAM (or the fold ensemble of a walk-forward run)."""
+
+    def __init__(self, members: list[HierarchicalNAM], spec: ServingSpec) -> None:
+        self.model = FoldEnsemble(members).eval()
+        self.spec = spec
+        self.history = np.asarray(spec.history, dtype=float)
+        self.calendar = pd.DatetimeIndex(pd.to_datetime(spec.periods))
+        self._sku_index = {s: i for i, s in enumerate(spec.skus)}
+        self._brands = sorted(set(spec.sku_brand.values()))
+
+    @classmethod
+    def from_datamodule(cls, members: list[HierarchicalNAM], dm: PanelDataModule) -> Predictor:
+        """A predictor for models trained on the panel of ``dm`` (the history is the panel's own spend)."""
+        table, panel = dm.table, dm.table.panel
+        if panel.national_spend():
+            history = dm.arrays.spend_per_period
+        else:
+            history = np.zeros((len(panel.periods), len(panel.skus), len(panel.channels)))
+            history[dm.arrays.period, dm.arrays.sku] = dm.arrays.media[:, :, 0]
+        spec = ServingSpec(
+            features=[s.name for s in table.model_specs],
+            log_features=[s.name for s in table.model_specs if s.transform == "log"],
+            skus=list(panel.skus),
+            sku_brand=dict(panel.sku_brand),
+            channels=list(panel.channels),
+            national=panel.national_spend(),
+            max_lag=int(table.config.max_lag),
+            festive_months=[int(m) for m in table.config.festive_months],
+            periods=[p.strftime("%Y-%m-%d") for p in panel.periods],
+            freq=str(panel.freq),
+            history=np.asarray(history, dtype=float),
+        )
+        return cls(members, spec)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        return {"spec": asdict(self.spec), "ensemble": self.model.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Predictor:
+        return cls(list(FoldEnsemble.from_dict(d["ensemble"]).members), ServingSpec(**d["spec"]))
+
+    def save(self, path: str | Path) -> Path:
+        torch.save(self.to_dict(), path)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        return cls.from_dict(torch.load(path, map_location="cpu", weights_only=False))
+
+    # ------------------------------------------------------------------ requests
+    def request_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of a feature table (or panel) as a request: period as an ISO date, SKU and the inputs."""
+        out = frame[[PERIOD, SKU, *self.spec.inputs]].reset_index(drop=True).copy()
+        out[PERIOD] = pd.to_datetime(out[PERIOD]).dt.strftime("%Y-%m-%d")
+        return out
+
+    def _calendar_through(self, last: pd.Timestamp) -> pd.DatetimeIndex:
+        if last <= self.calendar[-1]:
+            return self.calendar
+        extra = pd.date_range(self.calendar[-1], last, freq=self.spec.freq)[1:]
+        return self.calendar.append(extra)
+
+    def _validate(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The request with parsed periods, and each row's period and SKU index; clear errors otherwise."""
+        missing = [c for c in (PERIOD, SKU, *self.spec.inputs) if c not in df.columns]
+        if missing:
+            raise DataError(f"missing column(s) {', '.join(missing)}; a request needs {', '.join([PERIOD, SKU, *self.spec.inputs])}", file=REQUEST)
+        df = df.reset_index(drop=True)
+        rows = np.arange(1, len(df) + 1)
+        period = pd.to_datetime(df[PERIOD], errors="coerce")
+        if period.isna().any():
+            raise DataError("not a date", file=REQUEST, column=PERIOD, rows=rows[period.isna().to_numpy()])
+        unknown = ~df[SKU].astype(str).isin(self._sku_index.keys())
+        if unknown.any():
+            raise DataError(f"SKU(s) the model was not trained on: {', '.join(sorted(set(df.loc[unknown, SKU].astype(str))))}", file=REQUEST, column=SKU, rows=rows[unknown.to_numpy()])
+        sku = df[SKU].astype(str)
+        if BRAND in df.columns:
+            wrong = df[BRAND].astype(str) != sku.map(self.spec.sku_brand)
+            if wrong.any():
+                raise DataError("brand does not match the SKU's brand in the training panel", file=REQUEST, column=BRAND, rows=rows[wrong.to_numpy()])
+        if (period < self.calendar[0]).any():
+            raise DataError(f"period before the model's first period {self.calendar[0].date()}", file=REQUEST, column=PERIOD, rows=rows[(period < self.calendar[0]).to_numpy()])
+        calendar = self._calendar_through(period.max())
+        idx = calendar.get_indexer(period)
+        if (idx < 0).any():
+            raise DataError(f"period not on the model's {self.spec.freq} calendar (e.g. {calendar[0].date()}, {calendar[1].date() if len(calendar) > 1 else ''})", file=REQUEST, column=PERIOD, rows=rows[idx < 0])
+        for col in self.spec.inputs:
+            values = pd.to_numeric(df[col], errors="coerce")
+            if values.isna().any():
+                raise DataError("missing or not a number", file=REQUEST, column=col, rows=rows[values.isna().to_numpy()])
+            if col in self.spec.log_features and (values <= 0).any():
+                raise DataError("must be > 0 (the model takes its log)", file=REQUEST, column=col, rows=rows[(values <= 0).to_numpy()])
+            if col.startswith("spend_") and (values < 0).any():
+                raise DataError("spend must be >= 0", file=REQUEST, column=col, rows=rows[(values < 0).to_numpy()])
+            df[col] = values.astype(float)
+        df[PERIOD] = period
+        dup = df.duplicated([PERIOD, SKU], keep=False)
+        if dup.any():
+            raise DataError("more than one row for the same SKU and period", file=REQUEST, column=SKU, rows=rows[dup.to_numpy()])
+        return df, idx, sku.map(self._sku_index).to_numpy(dtype=np.int64, copy=True)
+
+    def _media(self, df: pd.DataFrame, t_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray:
+        """Lag stacks (n, C, L+1): history overlaid with the request's spend."""
+        n_c, lags = len(self.spec.channels), self.spec.max_lag
+        if not n_c:
+            return np.zeros((len(df), 0, lags + 1))
+        n_t = max(len(self.history), int(t_idx.max()) + 1)
+        spend = df[[spend_col(c) for c in self.spec.channels]].to_numpy(float)
+        rows = np.arange(1, len(df) + 1)
+        if self.spec.national:
+            series = np.zeros((n_t, n_c))
+            series[: len(self.history)] = self.history
+            for t in np.unique(t_idx):
+                block = spend[t_idx == t]
+                if (np.ptp(block, axis=0) > 1e-9 * np.maximum(np.abs(block).max(axis=0), 1.0)).any():
+                    col = spend_col(self.spec.channels[int(np.argmax(np.ptp(block, axis=0)))])
+                    raise DataError("national media spend differs between SKUs of the same period", file=REQUEST, column=col, rows=rows[t_idx == t])
+                series[t] = block[0]
+            return lag_stack(series, lags)[t_idx]
+        n_s = len(self.spec.skus)
+        series = np.zeros((n_t, n_s, n_c))
+        series[: len(self.history)] = self.history
+        series[t_idx, s_idx] = spend
+        return lag_stack(series.reshape(n_t, n_s * n_c), lags).reshape(n_t, n_s, n_c, lags + 1)[t_idx, s_idx]
+
+    @torch.no_grad()
+    def predict(self, request: pd.DataFrame) -> pd.DataFrame:
+        """GMV in rupees for each request row (same order), and the log-GMV spread across fold models."""
+        df, t_idx, s_idx = self._validate(pd.DataFrame(request).copy())
+        calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months)
+        x = np.zeros((len(df), len(self.spec.features)))
+        for j, f in enumerate(self.spec.features):
+            x[:, j] = calendar[f] if f in CALENDAR_FEATURES else df[f]
+        brand_index = {b: i for i, b in enumerate(self._brands)}
+        brand = np.array([brand_index[self.spec.sku_brand[s]] for s in np.asarray(self.spec.skus)[s_idx]])
+        f = torch.get_default_dtype()
+        out = self.model(
+            torch.as_tensor(x, dtype=f),
+            torch.as_tensor(np.ascontiguousarray(self._media(df, t_idx, s_idx)), dtype=f),
+            torch.as_tensor(brand, dtype=torch.long),
+            torch.as_tensor(s_idx, dtype=torch.long),
+        )
+        return pd.DataFrame({"gmv": out["log_gmv"].exp().numpy(), "log_gmv_sd": out["log_gmv_sd"].numpy()})
