@@ -232,6 +232,17 @@ def test_config_error_is_one_line_and_exit_code_2(tmp_path, capsys) -> None:
     assert len(err) == 1 and err[0].startswith("error: ") and "training periods" in err[0]
 
 
+def test_a_diverging_loss_stops_training_with_a_one_line_reason(tmp_path) -> None:
+    from nam_mmm.errors import TrainingError
+
+    with pytest.raises(TrainingError) as err:
+        train_in_process(tmp_path, ["optimizer.lr=1000"])  # Adam steps of ~1000 blow the networks up within a few epochs
+    text = str(err.value)
+    assert "\n" not in text and text.startswith("training diverged at epoch")
+    assert "not finite" in text and "optimizer.lr (now 1000)" in text
+    assert not (tmp_path / "metrics.json").exists()  # no results written from a diverged model
+
+
 # ---------------------------------------------------------------------------------------------- soft constraints
 def test_soft_constraints_train_and_log_violation_rates(tmp_path) -> None:
     csv_dir = tmp_path / "csv"

@@ -444,6 +444,29 @@ def test_walk_forward_logs_a_parent_run_with_one_nested_run_per_fold(wf_run, mlf
         assert all(math.isfinite(m.value) for m in history)
 
 
+def test_the_served_model_of_a_walk_forward_run_is_the_fold_ensemble(wf_run, mlflow_store) -> None:
+    import mlflow
+
+    from nam_mmm.serving.predictor import Predictor
+
+    table, folds = fold_data(wf_run)
+    predictor = Predictor.load(wf_run / "predictor.pt")
+    served = predictor.predict(predictor.request_rows(table.frame))
+    ensemble = FoldEnsemble.from_dict(torch.load(wf_run / "ensemble.pt", weights_only=False)).eval()
+    dm = PanelDataModule(table, folds[-1])
+    with torch.no_grad():
+        b = dm.splits["all"]
+        out = ensemble(b["x"], b["media"], b["brand"], b["sku"])
+    np.testing.assert_allclose(served["gmv"].to_numpy(), out["log_gmv"].exp().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(served["log_gmv_sd"].to_numpy(), out["log_gmv_sd"].numpy(), atol=1e-6)
+    assert (served["log_gmv_sd"] > 0).all()  # three fold models disagree a little: the spread is served too
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{mlflow_store}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("nam-mmm").experiment_id], filter_string="tags.model_uri != ''")
+    assert [r.data.tags["model_uri"] for r in runs] == [f"runs:/{runs[0].info.run_id}/model"]  # the parent run, not the folds
+    assert "fold" not in runs[0].data.tags
+
+
 def test_buffered_mlflow_logger_writes_every_metric_with_its_step(mlflow_store) -> None:
     import mlflow
 
