@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow.pyfunc
 import pandas as pd
 
+from nam_mmm.errors import NamMMMError
 from nam_mmm.serving.predictor import Predictor
 
 ARTIFACT_PATH = "model"  # runs:/<run id>/model
@@ -24,7 +25,13 @@ class NAMPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.load(context.artifacts["predictor"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.predictor.predict(model_input)
+        try:
+            return self.predictor.predict(model_input)
+        except NamMMMError as err:  # a bad request: the one-line reason goes back to the client (HTTP 400)
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import BAD_REQUEST
+
+            raise MlflowException(str(err), error_code=BAD_REQUEST) from None
 
 
 def _requirements() -> list[str]:
