@@ -161,6 +161,7 @@ def train(cfg: DictConfig) -> float:
 
     The tracking runs are opened first, so a run that fails (bad data, a config that cannot build, a
     diverged loss) is still in MLflow, marked FAILED with the reason in its ``failure`` tag."""
+    quiet_lightning()
     parents = _loggers(cfg)
     for lg in parents:
         lg.log_hyperparams(flatten(cfg))
@@ -168,9 +169,12 @@ def train(cfg: DictConfig) -> float:
     try:
         return _train(cfg, parents, opened)
     except BaseException as err:
-        for lg in reversed(opened):
+        reason = f"{type(err).__name__}: {err}".splitlines()[0][:5000]
+        for lg in opened:
             if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
-                lg.experiment.set_tag(lg.run_id, "failure", f"{type(err).__name__}: {err}".splitlines()[0][:5000])
+                if lg.experiment.get_run(lg.run_id).info.status != "RUNNING":
+                    continue  # a fold that finished before the failure stays FINISHED
+                lg.experiment.set_tag(lg.run_id, "failure", reason)
             lg.finalize("failed")
         raise
 
@@ -196,7 +200,6 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     from nam_mmm.training.walk_forward import run_folds
 
     started = time.perf_counter()
-    quiet_lightning()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -276,7 +279,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
             if cfg.get("log_pyfunc"):
                 from nam_mmm.serving.mlflow_model import log_pyfunc
 
-                last = panel.frame[panel.frame["period"] == panel.periods[-1]].head(5)  # real rows as the input example
+                last = table.frame[table.frame["period"] == panel.periods[-1]].head(5)  # real rows as the input example
                 uri = log_pyfunc(lg.experiment, lg.run_id, out_dir / "predictor.pt", predictor.request_rows(last))
                 lg.experiment.set_tag(lg.run_id, "model_uri", uri)
                 print(f"MLflow pyfunc: {uri}")
