@@ -88,6 +88,8 @@ def quiet_lightning() -> None:
     import logging
     import warnings
 
+    import lightning  # noqa: F401  importing Lightning sets its loggers to INFO: import first, then quiet them
+
     for name in ("lightning.pytorch", "lightning.fabric", "lightning", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
