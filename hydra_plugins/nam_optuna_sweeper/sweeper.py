@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,16 @@ class NamOptunaSweeper(Sweeper):
         sampler = self.sampler_cfg  # Hydra instantiates the nested sampler config with the sweeper
         if isinstance(sampler, dict) or OmegaConf.is_config(sampler):
             sampler = instantiate(sampler)
-        study = optuna.create_study(
-            study_name=self.study_name, storage=self.storage, sampler=sampler, direction=self.direction, load_if_exists=True
-        )
+        for attempt in range(3):
+            try:
+                study = optuna.create_study(
+                    study_name=self.study_name, storage=self.storage, sampler=sampler, direction=self.direction, load_if_exists=True
+                )
+                break
+            except Exception as err:  # noqa: BLE001  two workers creating a new storage's tables at the same moment
+                if attempt == 2 or "already exists" not in str(err):
+                    raise
+                time.sleep(1.0 + attempt)
         for params in self.enqueue:
             study.enqueue_trial(params, skip_if_exists=True)
         return study
