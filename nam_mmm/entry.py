@@ -154,6 +154,36 @@ def _fold_loggers(cfg: DictConfig, parents: list, fold_index: int, n_folds: int)
     return children
 
 
+def _pruning_hook(cfg: DictConfig, n_folds: int):
+    """In an Optuna trial with a pruner (``hydra.sweeper.pruner``): report each fold's test metric named by the
+    objective (``walk_forward.pooled.r2`` → the fold's R²) to the trial, and stop the run when the pruner says so."""
+    import os
+
+    trial_id = os.environ.get("NAM_MMM_OPTUNA_TRIAL_ID")
+    if n_folds < 2 or trial_id is None or not _multirun():
+        return None
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    sweeper = HydraConfig.get().sweeper
+    if sweeper.get("pruner") is None or sweeper.get("storage") is None:
+        return None
+    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=instantiate(sweeper.pruner))
+    trial = optuna.trial.Trial(study, int(trial_id))
+    metric = str(cfg.get("objective", "")).rsplit(".", 1)[-1]
+
+    def report(run) -> None:
+        value = run.evaluation.metrics.get("test", {}).get(metric)
+        if value is None or not math.isfinite(value):
+            return
+        trial.report(float(value), step=run.fold.index)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {run.fold.index}: fold {metric} {value:.4g} is worse than the pruner allows")
+
+    return report
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.3f}"
 
@@ -172,12 +202,13 @@ def train(cfg: DictConfig) -> float:
         return _train(cfg, parents, opened)
     except BaseException as err:
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:5000]
+        pruned = type(err).__name__ == "TrialPruned"  # stopped early by an Optuna pruner: KILLED, not FAILED
         for lg in opened:
             if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
                 if lg.experiment.get_run(lg.run_id).info.status != "RUNNING":
                     continue  # a fold that finished before the failure stays FINISHED
-                lg.experiment.set_tag(lg.run_id, "failure", reason)
-            lg.finalize("failed")
+                lg.experiment.set_tag(lg.run_id, "pruned" if pruned else "failure", reason)
+            lg.finalize("KILLED" if pruned else "failed")
         raise
 
 
@@ -231,7 +262,9 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
         min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), warm + 1 if warm else 0)  # the last phase runs at least one epoch
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
 
-    runs = run_folds(table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    runs = run_folds(
+        table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size, on_fold_end=_pruning_hook(cfg, len(folds))
+    )
     if not runs:  # a DDP worker process: rank 0 evaluates and reports
         return float("nan")
     evaluations = [r.evaluation for r in runs]

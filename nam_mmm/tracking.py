@@ -96,6 +96,7 @@ class MLflowSweepRun(Callback):
         status = [r.info.status for r in children]
         client.log_metric(run_id, "runs_finished", float(status.count("FINISHED")))
         client.log_metric(run_id, "runs_failed", float(status.count("FAILED")))
+        client.log_metric(run_id, "runs_pruned", float(status.count("KILLED")))  # stopped early by the Optuna pruner
         scored = [(r.data.metrics[metric], r) for r in children if math.isfinite(r.data.metrics.get(metric, math.nan))]
         if scored:
             value, best = (max if maximize else min)(scored, key=lambda s: s[0])
@@ -175,7 +176,7 @@ def runs_table(
             metric: r.data.metrics.get(metric),
         }
         row.update({m: r.data.metrics.get(m) for m in KEY_METRICS if m != metric})
-        row["failure"] = r.data.tags.get("failure")
+        row["failure"] = r.data.tags.get("failure") or r.data.tags.get("pruned")  # why it did not finish
         rows.append(row)
         # the choices: the core config params and whatever the sweep overrode (the job's overrides tag)
         chosen = {k: r.data.params.get(k) for k in CORE_PARAMS}

@@ -156,6 +156,34 @@ def test_compare_runs_ranks_a_sweeps_trials(optuna_sweeps, capsys) -> None:
     assert len(latest) == 1  # the second invocation ran one trial
 
 
+def test_a_trial_far_behind_at_a_fold_is_pruned(tmp_path) -> None:
+    """Trial 0 (lr 0.03) sets the bar at each of 3 folds; trial 1 (lr 0.0001: 30 epochs barely move it) falls
+    below it at an early fold and stops there, before the last fold trains; its run is KILLED in MLflow."""
+    import optuna
+
+    proc = cli(
+        "-m", "hparams_search=nam_optuna", *TINY_WALK_FORWARD, *store_args(tmp_path),
+        f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=0",
+        "optimizer.lr=choice(0.03,0.0001)", "model=hill", "strategy=joint",
+        "hydra.sweeper.enqueue_trials=[{optimizer.lr:0.03},{optimizer.lr:0.0001}]", f"hydra.sweep.dir={tmp_path}/sweep",
+        "validation.splitter.max_folds=3",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = optuna.load_study(study_name="nam-mmm-synthetic", storage=f"sqlite:///{tmp_path}/optuna.db")
+    kept, pruned = s.trials
+    assert kept.state == optuna.trial.TrialState.COMPLETE and sorted(kept.intermediate_values) == [0, 1, 2]  # one report per fold
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    last = max(pruned.intermediate_values)
+    assert last < 2 and sorted(pruned.intermediate_values) == list(range(last + 1))
+    assert pruned.intermediate_values[last] < kept.intermediate_values[last]  # below the bar where it stopped
+    assert pruned.user_attrs["prune_reason"].startswith(f"pruned after fold {last}: fold r2")
+    assert not (Path(pruned.user_attrs["run_dir"]) / "fold_2").exists()  # the last fold never trained
+    c = client(tmp_path)
+    runs = c.search_runs([c.get_experiment_by_name("nam-mmm").experiment_id], filter_string="tags.pruned != ''")
+    assert [r.info.status for r in runs] == ["KILLED"]
+
+
 def test_grid_multirun_over_model_and_strategy(tmp_path) -> None:
     tiny_holdout = [o for o in TINY_WALK_FORWARD if not o.startswith(("data.walk_forward", "validation."))]
     proc = cli("-m", "model=hill,beta_gamma", "strategy=joint,hybrid", *tiny_holdout, "data.holdout.test_size=6", "data.holdout.val_size=4", *store_args(tmp_path), f"hydra.sweep.dir={tmp_path}/grid")

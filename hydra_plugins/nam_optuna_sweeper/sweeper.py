@@ -13,6 +13,8 @@ namespace package). What it does:
 * a trial whose config cannot be composed, whose run raises (a config that cannot build, a diverged
   loss) or whose objective is not finite is recorded as FAIL with the reason in its ``fail_reason``
   attribute, and the sweep goes on;
+* with a ``pruner``, a walk-forward trial reports each fold's test metric and stops early when the pruner
+  judges it worse than earlier trials at the same fold (state PRUNED);
 * ``optimization_results.yaml`` in the sweep folder holds the best trial and a count of trials by state.
 """
 
@@ -72,6 +74,9 @@ class NamOptunaSweeper(Sweeper):
         sampler: an Optuna sampler (Hydra instantiates ``_target_: optuna.samplers.TPESampler`` configs), or ``None``.
         params: ``{override key: override value}``; sweeps (interval, choice, range) form the search space.
         enqueue_trials: parameter dicts tried first (e.g. the default config as a baseline), once per study.
+        pruner: an Optuna pruner (Hydra instantiates its config) or ``None``. With a pruner and an RDB storage,
+            each trial gets its trial id in ``NAM_MMM_OPTUNA_TRIAL_ID`` (``hydra.job.env_set``); the run reports
+            every walk-forward fold to it and stops when pruned (the trial is then PRUNED).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class NamOptunaSweeper(Sweeper):
         sampler: Any = None,
         params: Mapping[str, Any] | None = None,
         enqueue_trials: Sequence[Mapping[str, Any]] | None = None,
+        pruner: Any = None,
     ) -> None:
         self.study_name = study_name
         self.storage = storage
@@ -93,6 +99,7 @@ class NamOptunaSweeper(Sweeper):
         self.sampler_cfg = sampler
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.enqueue = [{str(k): v for k, v in t.items()} for t in enqueue_trials or []]
+        self.pruner = pruner
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher = None
@@ -130,7 +137,7 @@ class NamOptunaSweeper(Sweeper):
         for attempt in range(3):
             try:
                 study = optuna.create_study(
-                    study_name=self.study_name, storage=self.storage, sampler=sampler, direction=self.direction, load_if_exists=True
+                    study_name=self.study_name, storage=self.storage, sampler=sampler, pruner=self._pruner(), direction=self.direction, load_if_exists=True
                 )
                 break
             except Exception as err:  # noqa: BLE001  two workers creating a new storage's tables at the same moment
@@ -140,6 +147,13 @@ class NamOptunaSweeper(Sweeper):
         for params in self.enqueue:
             study.enqueue_trial(params, skip_if_exists=True)
         return study
+
+    def _pruner(self):
+        from hydra.utils import instantiate
+
+        if isinstance(self.pruner, dict) or OmegaConf.is_config(self.pruner):
+            return instantiate(self.pruner)
+        return self.pruner
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self, arguments: list[str]) -> list:
@@ -161,6 +175,8 @@ class NamOptunaSweeper(Sweeper):
             runnable, overrides = [], []
             for trial in batch:
                 trial_overrides = [*fixed, *(f"{k}={v}" for k, v in trial.params.items())]
+                if self.pruner is not None and self.storage:  # the run reports its folds to this trial (Optuna has no public trial id)
+                    trial_overrides.append(f"++hydra.job.env_set.NAM_MMM_OPTUNA_TRIAL_ID={trial._trial_id}")
                 try:  # a config that cannot be composed never reaches the launcher
                     self.hydra_context.config_loader.load_sweep_config(self.config, trial_overrides)
                 except Exception as err:  # noqa: BLE001  any composition error fails this trial only
@@ -177,7 +193,12 @@ class NamOptunaSweeper(Sweeper):
                     trial.set_user_attr("run_dir", str(out_dir))
                 if ret.status != JobStatus.COMPLETED:
                     err = ret._return_value
-                    self._fail(study, trial, f"{type(err).__name__}: {err}".splitlines()[0])
+                    if isinstance(err, optuna.TrialPruned):
+                        trial.set_user_attr("prune_reason", str(err))
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        log.info("trial %d pruned: %s", trial.number, err)
+                    else:
+                        self._fail(study, trial, f"{type(err).__name__}: {err}".splitlines()[0])
                     continue
                 value = ret.return_value
                 try:

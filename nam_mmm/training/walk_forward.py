@@ -37,10 +37,12 @@ def run_folds(
     out_dir: Path,
     seed: int = 0,
     batch_size: int | None = None,
+    on_fold_end: Callable[[FoldRun], None] | None = None,
 ) -> list[FoldRun]:
     """Train and evaluate one model per fold; each fold's files go to ``out_dir/fold_<k>`` (or ``out_dir``
     itself when there is a single fold), with one checkpoint per fold. Under DDP only global rank 0 returns
-    fold runs (the other processes return an empty list)."""
+    fold runs (the other processes return an empty list). ``on_fold_end`` sees each evaluated fold (e.g. to report it to a
+    hyper-parameter search, which may stop the run by raising)."""
     runs = []
     for fold in folds:
         L.seed_everything(seed, workers=True, verbose=False)
@@ -58,4 +60,6 @@ def run_folds(
         )
         evaluation.write(fold_dir)
         runs.append(FoldRun(fold, dm, result.module, evaluation))
+        if on_fold_end is not None:
+            on_fold_end(runs[-1])
     return runs
