@@ -186,7 +186,12 @@ class NamOptunaSweeper(Sweeper):
                 overrides.append(trial_overrides)
             if not runnable:
                 continue
-            returns = self.launcher.launch(overrides, initial_job_idx=runnable[0].number)
+            try:
+                returns = self.launcher.launch(overrides, initial_job_idx=runnable[0].number)
+            except BaseException:  # Ctrl-C or a launcher crash: close the batch's trials so the study stays clean
+                for trial in runnable:
+                    self._fail(study, trial, "interrupted")
+                raise
             for trial, ret in zip(runnable, returns, strict=True):
                 out_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg is not None else None
                 if out_dir:
