@@ -142,6 +142,8 @@ def runs_table(
 
     from nam_mmm.errors import ConfigError
 
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///") :]).is_file():
+        raise ConfigError(f"no MLflow store at {tracking_uri[len('sqlite:///') :]} (train something first, or pass --tracking-uri)")
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:

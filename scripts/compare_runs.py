@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> pd.DataFrame:
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # the store's INFO lines are not results
     args = parse_args(argv)
     table, ctx = runs_table(args.tracking_uri, args.experiment, args.sweep, args.metric, args.direction, args.top_k)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,16 @@ def log(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout + proc.stderr  # Hydra's log lines go to stdout
 
 
+def compare_runs_script():
+    """``scripts/compare_runs.py`` as a module (its ``main(argv)`` is what the command runs)."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import compare_runs
+    finally:
+        sys.path.pop(0)
+    return compare_runs
+
+
 def store_args(base: Path) -> list[str]:
     return [f"logger.mlflow.tracking_uri=sqlite:///{base}/mlflow.db", f"logger.mlflow.artifact_location={base}/artifacts"]
 
@@ -132,11 +142,7 @@ def test_each_sweep_is_an_mlflow_parent_run_with_its_trials_as_children(optuna_s
 
 
 def test_compare_runs_ranks_a_sweeps_trials(optuna_sweeps, capsys) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import compare_runs
-    finally:
-        sys.path.pop(0)
+    compare_runs = compare_runs_script()
     base = optuna_sweeps["base"]
     first = client(base).search_runs(
         [client(base).get_experiment_by_name("nam-mmm").experiment_id], filter_string="tags.`nam_mmm.kind` = 'sweep'", order_by=["attributes.start_time ASC"]
@@ -182,6 +188,17 @@ def test_a_trial_far_behind_at_a_fold_is_pruned(tmp_path) -> None:
     c = client(tmp_path)
     runs = c.search_runs([c.get_experiment_by_name("nam-mmm").experiment_id], filter_string="tags.pruned != ''")
     assert [r.info.status for r in runs] == ["KILLED"]
+
+
+def test_compare_runs_on_a_missing_store_is_one_line_and_creates_nothing(tmp_path, capsys) -> None:
+    compare_runs = compare_runs_script()
+    store = tmp_path / "nowhere" / "mlflow.db"
+    with pytest.raises(SystemExit) as exit_info:
+        compare_runs.main(["--tracking-uri", f"sqlite:///{store}", "--out", str(tmp_path / "c.csv")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: no MLflow store at {store} (train something first, or pass --tracking-uri)"]
+    assert not store.exists() and not (tmp_path / "c.csv").exists()
 
 
 def test_grid_multirun_over_model_and_strategy(tmp_path) -> None:
