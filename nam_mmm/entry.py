@@ -166,8 +166,8 @@ def _pruning_hook(cfg: DictConfig, n_folds: int):
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    sweeper = HydraConfig.get().sweeper
-    if sweeper.get("pruner") is None or sweeper.get("storage") is None:
+    sweeper = HydraConfig.get().sweeper  # the sweeper sets the trial id only with a pruner and an RDB storage
+    if sweeper.get("pruner") is None:
         return None
     study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=instantiate(sweeper.pruner))
     trial = optuna.trial.Trial(study, int(trial_id))
@@ -201,8 +201,10 @@ def train(cfg: DictConfig) -> float:
     try:
         return _train(cfg, parents, opened)
     except BaseException as err:
+        from optuna import TrialPruned
+
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:5000]
-        pruned = type(err).__name__ == "TrialPruned"  # stopped early by an Optuna pruner: KILLED, not FAILED
+        pruned = isinstance(err, TrialPruned)  # stopped early by an Optuna pruner: KILLED, not FAILED
         for lg in opened:
             if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
                 if lg.experiment.get_run(lg.run_id).info.status != "RUNNING":
@@ -315,7 +317,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
                 from nam_mmm.serving.mlflow_model import log_pyfunc
 
                 last = table.frame[table.frame["period"] == panel.periods[-1]].head(5)  # real rows as the input example
-                uri = log_pyfunc(lg.experiment, lg.run_id, out_dir / "predictor.pt", predictor.request_rows(last))
+                uri = log_pyfunc(lg.experiment, lg.run_id, predictor, out_dir / "predictor.pt", predictor.request_rows(last))
                 lg.experiment.set_tag(lg.run_id, "model_uri", uri)
                 print(f"MLflow pyfunc: {uri}")
         lg.finalize("success")

@@ -23,15 +23,11 @@ from nam_mmm.serving.predictor import Predictor
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> dict:
     """A tiny holdout run logged to a temporary MLflow store: run folder, store URI, run id."""
-    import torch
-
     base = tmp_path_factory.mktemp("serving")
     uri = f"sqlite:///{base}/store/mlflow.db"
     (base / "store").mkdir()
     overrides = [*[o for o in TINY_RUN if o != "logger=none"], "logger=mlflow", f"logger.mlflow.tracking_uri={uri}", f"logger.mlflow.artifact_location={base}/store/artifacts"]
-    threads = torch.get_num_threads()
-    train_in_process(base / "run", overrides, base=[])
-    torch.set_num_threads(threads)
+    train_in_process(base / "run", overrides, base=[])  # restores the torch thread count itself
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)

@@ -96,7 +96,7 @@ class NamOptunaSweeper(Sweeper):
         self.direction = direction
         self.n_trials = int(n_trials)
         self.n_jobs = max(int(n_jobs), 1)
-        self.sampler_cfg = sampler
+        self.sampler = sampler
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.enqueue = [{str(k): v for k, v in t.items()} for t in enqueue_trials or []]
         self.pruner = pruner
@@ -131,7 +131,7 @@ class NamOptunaSweeper(Sweeper):
         from hydra.utils import instantiate
 
         _sqlite_parent(self.storage)
-        sampler = self.sampler_cfg  # Hydra instantiates the nested sampler config with the sweeper
+        sampler = self.sampler  # Hydra instantiates the nested sampler config with the sweeper
         if isinstance(sampler, dict) or OmegaConf.is_config(sampler):
             sampler = instantiate(sampler)
         for attempt in range(3):

@@ -50,11 +50,11 @@ def _requirements() -> list[str]:
     ]
 
 
-def save_pyfunc(predictor_path: Path, example: pd.DataFrame, path: Path) -> Path:
-    """Write the pyfunc model folder at ``path`` (signature inferred from ``example`` and its predictions)."""
+def save_pyfunc(predictor: Predictor, predictor_path: Path, example: pd.DataFrame, path: Path) -> Path:
+    """Write the pyfunc model folder at ``path``: ``predictor`` (saved at ``predictor_path``) as its artifact, the
+    signature inferred from ``example`` and its predictions."""
     from mlflow.models import infer_signature
 
-    predictor = Predictor.load(predictor_path)
     signature = infer_signature(example, predictor.predict(example))
     mlflow.pyfunc.save_model(
         path=str(path),
@@ -67,9 +67,9 @@ def save_pyfunc(predictor_path: Path, example: pd.DataFrame, path: Path) -> Path
     return path
 
 
-def log_pyfunc(client, run_id: str, predictor_path: Path, example: pd.DataFrame) -> str:
+def log_pyfunc(client, run_id: str, predictor: Predictor, predictor_path: Path, example: pd.DataFrame) -> str:
     """Save the pyfunc and log it into the artifacts of ``run_id``; returns the model URI ``runs:/<id>/model``."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = save_pyfunc(predictor_path, example, Path(tmp) / ARTIFACT_PATH)
+        folder = save_pyfunc(predictor, predictor_path, example, Path(tmp) / ARTIFACT_PATH)
         client.log_artifacts(run_id, str(folder), ARTIFACT_PATH)
     return f"runs:/{run_id}/{ARTIFACT_PATH}"

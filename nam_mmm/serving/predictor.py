@@ -67,7 +67,8 @@ class Predictor:
         self.history = np.asarray(spec.history, dtype=float)
         self.calendar = pd.DatetimeIndex(pd.to_datetime(spec.periods))
         self._sku_index = {s: i for i, s in enumerate(spec.skus)}
-        self._brands = sorted(set(spec.sku_brand.values()))
+        brands = sorted(set(spec.sku_brand.values()))  # the model's brand index order (the panel's sorted brands)
+        self._sku_brand_index = np.array([brands.index(spec.sku_brand[s]) for s in spec.skus], dtype=np.int64)
 
     @classmethod
     def from_datamodule(cls, members: list[HierarchicalNAM], dm: PanelDataModule) -> Predictor:
@@ -172,12 +173,14 @@ class Predictor:
         if self.spec.national:
             series = np.zeros((n_t, n_c))
             series[: len(self.history)] = self.history
-            for t in np.unique(t_idx):
-                block = spend[t_idx == t]
-                if (np.ptp(block, axis=0) > 1e-9 * np.maximum(np.abs(block).max(axis=0), 1.0)).any():
-                    col = spend_col(self.spec.channels[int(np.argmax(np.ptp(block, axis=0)))])
-                    raise DataError("national media spend differs between SKUs of the same period", file=REQUEST, column=col, rows=rows[t_idx == t])
-                series[t] = block[0]
+            by_period = pd.DataFrame(spend).groupby(t_idx)  # national media: one spend per period and channel
+            lo, hi = by_period.min(), by_period.max()
+            differs = (hi - lo).to_numpy() > 1e-9 * np.maximum(np.abs(hi).to_numpy(), 1.0)
+            if differs.any():
+                t_bad, c_bad = np.argwhere(differs)[0]
+                col = spend_col(self.spec.channels[int(c_bad)])
+                raise DataError("national media spend differs between SKUs of the same period", file=REQUEST, column=col, rows=rows[t_idx == lo.index[t_bad]])
+            series[lo.index.to_numpy()] = by_period.first().to_numpy()
             return lag_stack(series, lags)[t_idx]
         n_s = len(self.spec.skus)
         series = np.zeros((n_t, n_s, n_c))
@@ -193,8 +196,7 @@ class Predictor:
         x = np.zeros((len(df), len(self.spec.features)))
         for j, f in enumerate(self.spec.features):
             x[:, j] = calendar[f] if f in CALENDAR_FEATURES else df[f]
-        brand_index = {b: i for i, b in enumerate(self._brands)}
-        brand = np.array([brand_index[self.spec.sku_brand[s]] for s in np.asarray(self.spec.skus)[s_idx]])
+        brand = self._sku_brand_index[s_idx]
         f = torch.get_default_dtype()
         out = self.model(
             torch.as_tensor(x, dtype=f),
