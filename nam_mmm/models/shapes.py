@@ -18,6 +18,18 @@ every mask, and the anchor still cancels exactly. In eval mode, or with ``dropou
 A component declares its registry ``name``, its ``guarantee`` (``increasing``, ``decreasing``, ``concave``,
 ``nonnegative``, ``unimodal``: each holds *by construction*, whatever the parameter values), and the valid
 ranges of its hyper-parameters, checked at construction. ``to_dict``/``from_dict`` round-trip it.
+
+It also declares what the slot builder (:mod:`nam_mmm.models.spec`) must pass it, so the registry is the
+only place that knows about each component:
+
+* ``has_hidden_units``: it takes ``hidden`` (gets the model's ``brand_hidden`` / ``sku_hidden``);
+* ``takes_dropout``: it takes ``dropout`` (gets the model's dropout rate when that is above 0);
+* ``takes_l2``: it takes ``l2`` and gets the model's ``mlp_l2`` strength (unless the rule's kwargs set it);
+* ``soft_fallback``: the registered unconstrained component that replaces it in ``constraints.mode=soft``
+  (None: kept as it is in soft mode).
+
+:func:`register` checks these against ``hparam_ranges``, so a network family that forgets to declare its
+hidden units or dropout fails at import instead of silently training with the defaults.
 Adding a response family is one subclass with ``@register`` plus one YAML in ``conf/model``.
 """
 
@@ -36,11 +48,28 @@ REGISTRY: dict[str, type[ShapeFunction]] = {}
 
 
 def register(cls: type[ShapeFunction]) -> type[ShapeFunction]:
-    """Class decorator adding a component to :data:`REGISTRY` under its ``name``."""
+    """Class decorator adding a component to :data:`REGISTRY` under its ``name``.
+
+    Checks that the declared needs (``has_hidden_units``, ``takes_dropout``, ``takes_l2``) agree with
+    ``hparam_ranges``: the slot builder passes ``hidden`` / ``dropout`` / ``l2`` on those flags alone.
+    """
     if not getattr(cls, "name", None):
         raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
     if cls.name in REGISTRY:
         raise TypeError(f"shape component '{cls.name}' registered twice")
+    ranges = cls.hparam_ranges
+    for flag, key in (("has_hidden_units", "hidden"), ("takes_dropout", "dropout")):
+        if bool(getattr(cls, flag)) != (key in ranges):
+            raise TypeError(
+                f"shape component '{cls.name}': {flag} = {getattr(cls, flag)} but '{key}' is "
+                f"{'' if key in ranges else 'not '}in hparam_ranges; declare both or neither"
+            )
+    if cls.takes_dropout and not cls.has_hidden_units:
+        raise TypeError(f"shape component '{cls.name}': dropout masks hidden units, so takes_dropout needs has_hidden_units")
+    if cls.takes_l2 and "l2" not in ranges:
+        raise TypeError(f"shape component '{cls.name}': takes_l2 needs 'l2' in hparam_ranges")
+    if cls.soft_fallback == cls.name:
+        raise TypeError(f"shape component '{cls.name}': soft_fallback names the component itself (use None to keep it in soft mode)")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -67,6 +96,11 @@ class ShapeFunction(nn.Module):
     guarantee: ClassVar[frozenset[str]] = frozenset()
     hparam_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
     nonnegative_input: ClassVar[bool] = False  # True: inputs are clamped at 0 (spend-like)
+    # what the slot builder passes (see the module docstring; checked against hparam_ranges by register)
+    has_hidden_units: ClassVar[bool] = False  # takes ``hidden``: gets brand_hidden / sku_hidden
+    takes_dropout: ClassVar[bool] = False  # takes ``dropout``: gets the model's rate when it is above 0
+    takes_l2: ClassVar[bool] = False  # gets the model's ``mlp_l2`` as its ``l2``
+    soft_fallback: ClassVar[str | None] = None  # component replacing it in constraints.mode=soft (None: kept)
 
     def __init__(self, n_units: int, n_features: int, **hparams) -> None:
         super().__init__()
@@ -170,6 +204,9 @@ class _SigmoidSum(ShapeFunction):
     """
 
     hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0), "dropout": (0.0, 0.9)}
+    has_hidden_units = True
+    takes_dropout = True
+    soft_fallback = "mlp"
 
     def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1, dropout: float = 0.0) -> None:
         super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale, dropout=dropout)
@@ -222,6 +259,9 @@ class ConcaveIncreasing(ShapeFunction):
     guarantee = frozenset({"increasing", "concave"})
     hparam_ranges = {"hidden": (1, 256), "init_scale": (1e-4, 10.0), "x_max": (1e-3, 1e6), "dropout": (0.0, 0.9)}
     nonnegative_input = True
+    has_hidden_units = True
+    takes_dropout = True
+    soft_fallback = "mlp"
 
     def __init__(self, n_units: int, n_features: int, hidden: int = 8, init_scale: float = 0.1, x_max: float = 8.0, dropout: float = 0.0) -> None:
         super().__init__(n_units, n_features, hidden=hidden, init_scale=init_scale, x_max=x_max, dropout=dropout)
@@ -344,6 +384,9 @@ class MLP(ShapeFunction):
 
     name = "mlp"
     hparam_ranges = {"hidden": (1, 256), "l2": (0.0, 10.0), "init_scale": (1e-4, 10.0), "dropout": (0.0, 0.9)}
+    has_hidden_units = True
+    takes_dropout = True
+    takes_l2 = True
 
     def __init__(self, n_units: int, n_features: int, hidden: int = 8, l2: float = 1e-3, init_scale: float = 0.1, dropout: float = 0.0) -> None:
         super().__init__(n_units, n_features, hidden=hidden, l2=l2, init_scale=init_scale, dropout=dropout)
@@ -363,7 +406,12 @@ class MLP(ShapeFunction):
 
 @register
 class Linear(ShapeFunction):
-    """Unconstrained linear effect ``c·x``: exact extrapolation for trend, seasonality terms and dummies."""
+    """Unconstrained linear effect ``c·x``: exact extrapolation for trend, seasonality terms and dummies.
+
+    Its ``l2`` (default 0) comes only from explicit kwargs (``media_kwargs`` when it is the media response):
+    ``takes_l2`` stays False, so the model's ``mlp_l2`` (meant for the networks) does not shrink trend and
+    seasonality.
+    """
 
     name = "linear"
     hparam_ranges = {"l2": (0.0, 10.0)}

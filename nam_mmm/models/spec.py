@@ -5,39 +5,58 @@ concavity, elasticity bounds and optionally a fixed component. In ``hard`` mode 
 construction (monotone or concave components); in ``soft`` mode the features get unconstrained networks and
 only the penalties push them towards the shape (the seed's behaviour, kept for comparison). The media family
 (``hill``, ``beta_gamma``, ``exponential`` or the ``concave_increasing`` network) comes from the model config.
+
+What each component is passed comes from its class in :data:`~nam_mmm.models.shapes.REGISTRY`, never from
+its name here: ``has_hidden_units`` → ``hidden``, ``takes_dropout`` → ``dropout``, ``takes_l2`` → ``l2``, and
+``soft_fallback`` → the component used instead in soft mode. The only names below are the defaults a rule
+without an explicit ``component`` resolves to.
 """
 
 from __future__ import annotations
 
 from nam_mmm.errors import ConfigError
 from nam_mmm.models.nam import FeatureSlot
-from nam_mmm.models.shapes import REGISTRY
+from nam_mmm.models.shapes import REGISTRY, ShapeFunction
 
 DIRECTIONS = {"increasing": 1, "decreasing": -1, "none": 0}
-NN_COMPONENTS = ("monotone_increasing", "monotone_decreasing", "concave_increasing", "mlp")
+
+
+def _registered(name: str, what: str, where: str = "") -> type[ShapeFunction]:
+    if name not in REGISTRY:
+        raise ConfigError(f"{where}unknown {what} '{name}' (registered: {', '.join(sorted(REGISTRY))})")
+    return REGISTRY[name]
+
+
+def _soft(component: str) -> str:
+    """The component used in soft mode in place of ``component`` (its declared ``soft_fallback``, if any)."""
+    fallback = REGISTRY[component].soft_fallback
+    if fallback is None:
+        return component
+    _registered(fallback, f"soft_fallback of '{component}'")
+    return fallback
 
 
 def _component_for(rule: dict, mode: str, media_response: str | None) -> str:
-    if rule.get("component"):
+    if rule.get("component"):  # an explicit component is used as it is, in both modes
         return rule["component"]
     direction, concave = rule.get("direction", "none"), bool(rule.get("concave", False))
     if media_response is not None:  # media channels
-        if mode == "soft" and media_response == "concave_increasing":
-            return "mlp"
-        return media_response
-    if mode == "soft" or direction == "none":
-        return "mlp"
-    if concave:
-        return "concave_increasing"
-    return "monotone_increasing" if direction == "increasing" else "monotone_decreasing"
+        component = media_response
+    elif direction == "none":
+        component = "mlp"
+    elif concave:
+        component = "concave_increasing"
+    else:
+        component = "monotone_increasing" if direction == "increasing" else "monotone_decreasing"
+    return _soft(component) if mode == "soft" else component
 
 
-def _kwargs(component: str, hidden: int, extra: dict, dropout: float = 0.0) -> dict:
+def _kwargs(cls: type[ShapeFunction], hidden: int, extra: dict, dropout: float = 0.0) -> dict:
     kw = dict(extra)
-    if component in NN_COMPONENTS:
+    if cls.has_hidden_units:
         kw.setdefault("hidden", hidden)
-        if dropout > 0:  # only then: saved configs of dropout-free models stay as they were
-            kw.setdefault("dropout", dropout)
+    if cls.takes_dropout and dropout > 0:  # only then: saved configs of dropout-free models stay as they were
+        kw.setdefault("dropout", dropout)
     return kw
 
 
@@ -60,16 +79,17 @@ def build_slots(
         constraints: ``{"mode": "hard"|"soft", "roles": {role: {direction, concave, bounds, component}}}``.
         media_response: registered component for media (``hill``, ``beta_gamma``, ``exponential``, ``concave_increasing``).
         media_kwargs: hyper-parameters of the media component.
-        brand_hidden / sku_hidden: hidden units of network components at each level (SKU nets are smaller).
-        mlp_l2: L2 strength of unconstrained networks.
-        dropout: hidden-unit dropout rate of the network components while training (0 = off); parametric
-            components (``hill``, ``beta_gamma``, ``exponential``, ``linear``) have no hidden units and get none.
+        brand_hidden / sku_hidden: hidden units at each level (SKU nets are smaller), for the components
+            declaring ``has_hidden_units``.
+        mlp_l2: L2 strength of the components declaring ``takes_l2`` (the unconstrained network ``mlp``).
+        dropout: hidden-unit dropout rate while training (0 = off), for the components declaring
+            ``takes_dropout`` (the networks); parametric components (``hill``, ``beta_gamma``,
+            ``exponential``, ``linear``) have no hidden units and get none.
     """
     mode = constraints.get("mode", "hard")
     if mode not in ("hard", "soft"):
         raise ConfigError(f"constraints.mode must be hard or soft, got {mode!r}")
-    if media_response not in REGISTRY:
-        raise ConfigError(f"unknown media response '{media_response}' (registered: {', '.join(sorted(REGISTRY))})")
+    _registered(media_response, "media response")
     roles = constraints.get("roles", {})
 
     def make(name: str, role: str, media: bool, log_input: bool, elasticity: bool) -> FeatureSlot:
@@ -80,8 +100,9 @@ def build_slots(
         if direction not in DIRECTIONS:
             raise ConfigError(f"constraints.roles.{role}.direction must be one of {list(DIRECTIONS)}, got {direction!r}")
         comp = _component_for(rule, mode, media_response if media else None)
+        cls = _registered(comp, "shape component", f"constraints.roles.{role}.component: ")
         extra = dict(media_kwargs or {}) if media and comp == media_response else {}
-        if comp == "mlp":
+        if cls.takes_l2:
             extra.setdefault("l2", mlp_l2)
         bounds = rule.get("bounds")
         if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
@@ -90,8 +111,8 @@ def build_slots(
             name=name,
             role=role,
             component=comp,
-            brand_kwargs=_kwargs(comp, brand_hidden, extra, dropout),
-            sku_kwargs=_kwargs(comp, sku_hidden, extra, dropout),
+            brand_kwargs=_kwargs(cls, brand_hidden, extra, dropout),
+            sku_kwargs=_kwargs(cls, sku_hidden, extra, dropout),
             direction=DIRECTIONS[direction],
             concave=bool(rule.get("concave", False)),
             bounds=list(bounds) if (bounds is not None and log_input) else None,
