@@ -55,6 +55,7 @@ from nam_mmm.data.parsing import (
     require_columns,
     to_numeric_checked,
 )
+from nam_mmm.data.report import Finding
 from nam_mmm.errors import DataError
 
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -83,7 +84,12 @@ def channel_name(column: str) -> str:
 
 
 def select_media(
-    header: Sequence[str], media: str | Sequence[str], *, claimed: set[str], file: str
+    header: Sequence[str],
+    media: str | Sequence[str],
+    *,
+    claimed: set[str],
+    file: str,
+    target: str | None = None,
 ) -> list[str]:
     """The media spend columns of ``header``.
 
@@ -91,12 +97,27 @@ def select_media(
         header: the file's column names.
         media: a list of columns, or one glob pattern (``"spend_*"``, matched with :mod:`fnmatch`). A
             single name without glob characters is one column. A pattern skips the columns that are
-            given another role (so ``"*_spend"`` does not swallow a ``total_spend`` column).
+            given another role (so ``"*_spend"`` does not swallow a ``total_spend`` column), except the
+            target: a pattern that matches the target column is refused, since the target would silently
+            leave the media (see :func:`pattern_skips` for the skipped columns).
         claimed: columns used by the other roles.
         file: the file, for messages.
+        target: the target column.
+
+    Raises:
+        DataError: the pattern matches no column, or it matches the target column.
     """
     if isinstance(media, str):
         if any(ch in media for ch in "*?["):
+            if target is not None and fnmatch.fnmatchcase(target, media) and target in header:
+                raise DataError(
+                    f"media pattern {media!r} also matches the target column: a column cannot be both sales and "
+                    "spend; list the media columns explicitly or use a narrower pattern",
+                    file=file,
+                    column=target,
+                    rows=[1],
+                    row_label="line",
+                )
             cols = [c for c in header if fnmatch.fnmatchcase(c, media) and c not in claimed]
             if not cols:
                 raise DataError(
@@ -108,6 +129,13 @@ def select_media(
             return cols
         return [media]
     return list(media)
+
+
+def pattern_skips(header: Sequence[str], media: str | Sequence[str], claimed: set[str]) -> list[str]:
+    """Columns that the media glob ``media`` matches but that have another role (so are not media)."""
+    if not (isinstance(media, str) and any(ch in media for ch in "*?[")):
+        return []
+    return [c for c in header if fnmatch.fnmatchcase(c, media) and c in claimed]
 
 
 def _offset_to_period_start_freq(offset: BaseOffset) -> str:
@@ -213,6 +241,63 @@ def snap_to_period_start(dates: pd.Series, freq: str) -> pd.Series:
     return day.map(mapping).astype("datetime64[ns]")
 
 
+def check_given_freq(
+    dates: pd.Series,
+    periods: pd.Series,
+    units: pd.Series,
+    freq: str,
+    period_freq: str,
+    *,
+    file: str,
+    column: str,
+) -> None:
+    """Refuse a user-given ``freq`` that does not fit the dates, naming the frequency the dates have.
+
+    Two symptoms: different dates of the same unit fall into one period (``MS`` given for weekly data:
+    otherwise reported later as duplicate rows), or most periods of the calendar would be empty (``D``
+    given for monthly data: otherwise reported as hundreds of missing periods).
+
+    Args:
+        dates: the parsed dates; periods: the same dates snapped to ``period_freq``; units: the finest
+            hierarchy column (raw), all with the file's row index.
+        freq: the frequency as the user wrote it; period_freq: its normalized alias.
+        file: the file, column: the date column, for messages.
+
+    Raises:
+        DataError: frequency mismatch.
+    """
+    try:
+        looks = infer_period_freq(dates)
+    except DataError:
+        looks = None
+    hint = f"the dates look {looks}: set freq: {looks} or null (inferred)" if looks else "set freq to the data's frequency or null"
+    day = dates.dt.normalize()
+    key = pd.DataFrame({"period": periods, "unit": units.astype(str), "day": day})
+    per_period = key.groupby(["period", "unit"])["day"].transform("nunique")
+    collapsed = per_period > 1
+    if collapsed.any():
+        first = key[collapsed].sort_values(["unit", "day"]).iloc[0]
+        same = key[collapsed & (key["period"] == first["period"]) & (key["unit"] == first["unit"])]["day"].unique()
+        shown = ", ".join(pd.Timestamp(d).strftime("%Y-%m-%d") for d in sorted(same)[:3])
+        raise DataError(
+            f"frequency mismatch: freq {freq!r} puts different dates of one unit into the same period "
+            f"({shown} -> {pd.Timestamp(first['period']):%Y-%m-%d}, unit '{first['unit']}'); {hint}",
+            file=file,
+            column=column,
+            rows=line_numbers(key.index[collapsed]),
+        )
+    present = pd.DatetimeIndex(periods.unique())
+    if len(present) >= 2 and looks and looks != period_freq:
+        slots = pd.date_range(present.min(), present.max(), freq=period_freq)
+        if len(slots) >= 2 * len(present):
+            raise DataError(
+                f"frequency mismatch: freq {freq!r} makes a calendar of {len(slots)} periods of which only "
+                f"{len(present)} have data; {hint}",
+                file=file,
+                column=column,
+            )
+
+
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -244,7 +329,7 @@ def load_panel_csv(
 
     Args:
         path: the CSV file.
-        date: column with the period date (ISO ``YYYY-MM-DD`` or ``M/D/YYYY``, or ``date_format``).
+        date: column with the period date (ISO ``YYYY-MM-DD``, ``D/M/YYYY`` or ``M/D/YYYY``, or ``date_format``).
         hierarchy: 1 or 2 columns, coarse -> fine: ``[brand, sku]``; with one column brand = sku = its value.
         target: column with the sales target (GMV), in currency units (rupees).
         media: spend columns (currency units): a list of names, or a glob such as ``"spend_*"``. The
@@ -259,7 +344,9 @@ def load_panel_csv(
         total_spend: column with the reported total media spend (currency units; consistency check).
         controls: further numeric columns kept under their own names as unconstrained features.
         freq: pandas frequency of the periods (``MS``, ``W-MON``, ...); inferred from the dates if ``None``.
-        date_format: explicit ``strftime`` format of the date column (e.g. ``%d.%m.%Y``).
+        date_format: the date column's order, ``day_first`` (``D/M/YYYY``) or ``month_first`` (``M/D/YYYY``),
+            or an explicit ``strftime`` format (e.g. ``%d.%m.%Y``); ``None`` = ISO, or ``D/M/YYYY`` /
+            ``M/D/YYYY`` told apart from the whole column (refused when it cannot be told).
 
     Returns:
         The panel: canonical columns, ``_row`` = file line of each row, ``fit_weight`` = 1.0, sorted by
@@ -267,8 +354,9 @@ def load_panel_csv(
         ``"<path>:<original column>"``.
 
     Raises:
-        DataError: missing/empty file, a missing column, a column in two roles, an unparseable date,
-            a non-numeric cell, or an unknown / uninferable frequency.
+        DataError: missing/empty file, a missing column, a column in two roles, a media pattern that
+            matches the target, an unparseable or ambiguous date, a non-numeric cell, or an unknown /
+            uninferable frequency or one that does not fit the dates.
     """
     file = str(path)
     levels = _as_list(hierarchy)
@@ -298,7 +386,8 @@ def load_panel_csv(
     raw = read_csv_checked(path)
     header = [str(c) for c in raw.columns]
     claimed = {c for v in base_roles.values() for c in _as_list(v)}  # type: ignore[arg-type]
-    media_cols = select_media(header, media_spec, claimed=claimed, file=file)
+    media_cols = select_media(header, media_spec, claimed=claimed, file=file, target=target)
+    skipped = pattern_skips(header, media_spec, claimed)
     check_role_mapping({**base_roles, "media": media_cols}, file)
 
     used_optional = {role: col for role, col in optional.items() if col is not None}
@@ -331,6 +420,8 @@ def load_panel_csv(
         period_freq = infer_period_freq(dates, file=file, column=date)
     frame[PERIOD] = snap_to_period_start(dates, period_freq)
     sources[PERIOD] = f"{file}:{date}"
+    if freq:
+        check_given_freq(dates, frame[PERIOD], raw[levels[-1]], freq, period_freq, file=file, column=date)
 
     for level, col in zip((BRAND, SKU), (levels[0], levels[-1]), strict=True):
         values = raw[col]
@@ -360,7 +451,7 @@ def load_panel_csv(
     frame[ROW] = np.asarray(line_numbers(raw.index), dtype=np.int64)
     frame[FIT_WEIGHT] = 1.0
     frame = frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True)
-    return Panel(
+    panel = Panel(
         frame=frame,
         channels=channels,
         freq=period_freq,
@@ -368,3 +459,14 @@ def load_panel_csv(
         controls=control_cols,
         column_sources=sources,
     )
+    if skipped:
+        panel.report.add(
+            Finding(
+                "info",
+                "roles",
+                f"media pattern {media_spec!r} also matches {', '.join(skipped)}, which have another role: not media",
+                file=file,
+                rows=[1],
+            )
+        )
+    return panel

@@ -12,6 +12,7 @@ so a series keeps pointing at the right lines after filtering as long as its ind
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,11 +26,23 @@ MISSING_MARKERS: frozenset[str] = frozenset({"", "NA", "NaN", "\\N", "nan"})
 """Cell texts read as a missing value (after stripping whitespace)."""
 
 DEFAULT_DATE_FORMATS: tuple[str, ...] = ("ISO8601", "%m/%d/%Y")
-"""Date formats tried, in order, when none is given: ISO (``2016-01-31``) and US ``M/D/YYYY``."""
+"""Date formats of the DT Mart files (tried in order). The generic loader passes no format and gets
+:func:`parse_dates_checked`'s detection instead: ISO, plus day-first or month-first ``D/M/YYYY`` decided
+from the whole column."""
+
+DAY_FIRST = "day_first"
+MONTH_FIRST = "month_first"
+DATE_ORDERS = (DAY_FIRST, MONTH_FIRST)
+"""``date_format`` values that fix the order of ``D/M/YYYY`` dates without giving a full format."""
 
 HEADER_LINE = 1
 
 _FORMAT_NAMES = {"ISO8601": "YYYY-MM-DD", "%m/%d/%Y": "M/D/YYYY"}
+
+_DMY = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})$")
+"""A date written with the day and month as 1-2 digit numbers and a 4-digit year: ``1/7/2015``, ``31.01.2016``."""
+
+_OTHER_SEPARATORS = ((";", "';'"), ("\t", "tab"), ("|", "'|'"))
 
 
 def _file_name(file: str | Path | None) -> str | None:
@@ -46,16 +59,52 @@ def _show(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_utf8(path: Path) -> None:
+    """Raise a :class:`DataError` naming the line of the first byte that is not UTF-8 text.
+
+    A UTF-16 file (a byte-order mark ``FF FE`` / ``FE FF``, as Excel's "Unicode text" writes) is named as
+    such. Other encodings (Latin-1 / Windows-1252 exports) are reported with the line, the byte and the
+    character it would be in Windows-1252, so the cell is easy to find.
+    """
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError("the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)", file=str(path))
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        position = exc.start - data.rfind(b"\n", 0, exc.start)  # 1-based character column of the bad byte
+        byte = data[exc.start]
+        try:
+            guess = f" ({bytes([byte]).decode('cp1252')!r} in Windows-1252)"
+        except UnicodeDecodeError:
+            guess = ""
+        raise DataError(
+            f"not a UTF-8 text file: byte 0x{byte:02x}{guess} at position {position} "
+            "of the line; save the file as UTF-8 (CSV UTF-8)",
+            file=str(path),
+            rows=[line],
+            row_label="line",
+        ) from None
+
+
 def _read_header(path: Path) -> list[str]:
     """The header fields of ``path`` (stripped; blank names become ``Unnamed: <i>`` as in pandas)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", file=str(path)) from None
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
     names = [name.strip() for name in header]
     if not any(names):
         raise DataError("file is empty (line 1 holds no column names)", file=str(path))
+    if len(names) == 1:
+        for sep, label in _OTHER_SEPARATORS:
+            if sep in names[0]:
+                raise DataError(
+                    f"line 1 has no ',' but {names[0].count(sep)} {label} separator(s): the file looks "
+                    f"{label}-separated; save it comma-separated (a CSV file)",
+                    file=str(path),
+                    rows=[HEADER_LINE],
+                    row_label="line",
+                )
     return [name if name else f"Unnamed: {i}" for i, name in enumerate(names)]
 
 
@@ -73,8 +122,9 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
         The cells as strings; index = 0-based data row position (file line = index + 2).
 
     Raises:
-        DataError: file not found, empty file (0 bytes or header only), not UTF-8, duplicate column
-            names, or malformed CSV (a row with more fields than the header).
+        DataError: file not found, empty file (0 bytes or header only), not UTF-8 (with the line), a
+            header split by ``;``, tab or ``|`` instead of commas, duplicate column names, or malformed CSV
+            (a row with more fields than the header).
     """
     p = Path(path)
     file = str(path)
@@ -84,6 +134,7 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
         raise DataError("expected a CSV file, found a folder", file=file)
     if p.stat().st_size == 0:
         raise DataError("file is empty (0 bytes)", file=file)
+    check_utf8(p)
     names = _read_header(p)
     counts = Counter(names)
     dupes = [name for name in names if counts[name] > 1]
@@ -106,8 +157,6 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         detail = " ".join(str(exc).split())
         raise DataError(f"malformed CSV: {detail}", file=file) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", file=file) from None
     if len(df.columns) != len(names):
         raise DataError(
             f"malformed header: pandas found {len(df.columns)} columns, the header line has {len(names)}", file=file
@@ -148,6 +197,91 @@ def _missing_mask(series: pd.Series) -> pd.Series:
     return series.isna() | as_text.isin(MISSING_MARKERS)
 
 
+def _parse_with(text: pd.Series, fmt: str, file: str | Path, column: str) -> pd.Series:
+    """``pd.to_datetime`` of ``text`` with one format, NaT where it does not apply, time zones dropped."""
+    try:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"invalid date format {fmt!r}: {exc}", file=_file_name(file), column=column) from None
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _regular_calendar(year: pd.Series, month: pd.Series, day: pd.Series) -> bool:
+    """Whether the dates (read with this month/day assignment) form an evenly spaced calendar (``pd.infer_freq``)."""
+    dates = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce")
+    if dates.isna().any():
+        return False
+    unique = pd.DatetimeIndex(dates.unique()).sort_values()
+    if len(unique) < 3:
+        return False
+    try:
+        return pd.infer_freq(unique) is not None
+    except (TypeError, ValueError):
+        return False
+
+
+def date_order(text: pd.Series, file: str | Path, column: str) -> str | None:
+    """Whether the ``D/M/YYYY``-shaped cells of ``text`` are day first or month first, from the whole column.
+
+    A number above 12 can only be a day: the column is :data:`DAY_FIRST` if some first numbers exceed 12,
+    :data:`MONTH_FIRST` if some second numbers do. When every number is 12 or less, the order whose dates
+    form an evenly spaced calendar wins (``01/MM/YYYY`` over two years is monthly day first, but 24
+    scattered days month first); when both or neither do (12 months of one year read as 12 consecutive
+    days), the order cannot be told.
+
+    Returns:
+        The order, or ``None`` when the column has no such cells or each reads the same both ways
+        (``01/01/2024``).
+
+    Raises:
+        DataError: both kinds of evidence (the column mixes the two orders), or an order that cannot be
+            told (``01/02/2024``: 1 February or 2 January?); set ``date_format``.
+    """
+    parts = text.str.extract(_DMY)
+    shaped = parts[0].notna()
+    if not shaped.any():
+        return None
+    first = parts.loc[shaped, 0].astype(int)
+    second = parts.loc[shaped, 2].astype(int)
+    possible = (first <= 12) | (second <= 12)  # 13/13/2024 is no date: left to the unparseable-date error
+    day_first = (first > 12) & possible
+    month_first = (second > 12) & possible
+    if day_first.any() and month_first.any():
+        a, b = day_first.idxmax(), month_first.idxmax()
+        raise DataError(
+            f"dates mix two orders: {text[a]!r} is day first (D/M/YYYY), {text[b]!r} month first (M/D/YYYY); "
+            "write every date the same way or set date_format",
+            file=_file_name(file),
+            column=column,
+            rows=line_numbers([a, b]),
+        )
+    if day_first.any():
+        return DAY_FIRST
+    if month_first.any():
+        return MONTH_FIRST
+    differs = first != second
+    if not differs.any():
+        return None
+    year = parts.loc[shaped, 3].astype(int)
+    regular = {
+        DAY_FIRST: _regular_calendar(year, second, first),
+        MONTH_FIRST: _regular_calendar(year, first, second),
+    }
+    if regular[DAY_FIRST] != regular[MONTH_FIRST]:
+        return DAY_FIRST if regular[DAY_FIRST] else MONTH_FIRST
+    example = text[differs.idxmax()]
+    raise DataError(
+        f"ambiguous date order: every day and month number is 12 or less, so {example!r} could be day first or "
+        f"month first; set date_format: {DAY_FIRST} (D/M/YYYY) or {MONTH_FIRST} (M/D/YYYY), or a full format "
+        "such as '%d/%m/%Y'",
+        file=_file_name(file),
+        column=column,
+        rows=line_numbers(differs.index[differs]),
+    )
+
+
 def parse_dates_checked(
     series: pd.Series,
     file: str | Path,
@@ -156,29 +290,27 @@ def parse_dates_checked(
 ) -> pd.Series:
     """Parse a column of date texts, cell by cell.
 
-    Each cell is tried against ``formats`` in order (default :data:`DEFAULT_DATE_FORMATS`: ISO, then
-    ``M/D/YYYY``); ``"ISO8601"`` means any ISO-8601 date or timestamp. Times of day are kept; the
-    loaders snap dates to their period start.
+    With ``formats=None`` (the generic loader): ISO-8601 cells (``2016-01-31``, with or without a time)
+    and ``D/M/YYYY``-shaped cells (``/``, ``.`` or ``-`` between the numbers) are accepted; whether the
+    latter are day first or month first is decided once for the whole column by :func:`date_order`, and
+    a column that cannot tell is refused. ``formats`` = :data:`DAY_FIRST` or :data:`MONTH_FIRST` fixes
+    that order. Otherwise ``formats`` is one ``strftime`` format or several, tried cell by cell in order
+    (``"ISO8601"`` means any ISO-8601 date or timestamp). Times of day are kept; the loaders snap dates
+    to their period start.
 
     Args:
         series: the cells (strings or missing), index = 0-based data row position.
         file: the file, for messages.
         column: the column as named in the file, for messages.
-        formats: one ``strftime`` format, several, or ``None`` for the defaults.
+        formats: ``None``, a date order, one ``strftime`` format, or several.
 
     Returns:
         ``datetime64[ns]`` series with the same index.
 
     Raises:
-        DataError: a blank cell ("missing date") or a cell no format parses ("unparseable date 'foo'").
+        DataError: a blank cell ("missing date"), a cell no format parses ("unparseable date 'foo'"), or a
+            column of ``D/M/YYYY`` dates whose order is ambiguous or mixed.
     """
-    fmts: tuple[str, ...]
-    if formats is None:
-        fmts = DEFAULT_DATE_FORMATS
-    elif isinstance(formats, str):
-        fmts = (formats,)
-    else:
-        fmts = tuple(formats)
     missing = _missing_mask(series)
     if missing.any():
         raise DataError(
@@ -187,23 +319,33 @@ def parse_dates_checked(
     text = series.astype(str).str.strip()
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     todo = pd.Series(True, index=series.index)
-    for fmt in fmts:
-        if not todo.any():
-            break
-        try:
-            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"invalid date format {fmt!r}: {exc}", file=_file_name(file), column=column) from None
+
+    def take(parsed: pd.Series) -> None:
         ok = parsed.notna()
-        if ok.any():
-            hit = parsed[ok]
-            if getattr(hit.dt, "tz", None) is not None:
-                hit = hit.dt.tz_localize(None)
-            out.loc[hit.index] = hit.astype("datetime64[ns]")
-            todo.loc[hit.index] = False
+        out.loc[parsed.index[ok]] = parsed[ok]
+        todo.loc[parsed.index[ok]] = False
+
+    if formats is None or formats in DATE_ORDERS:
+        take(_parse_with(text, "ISO8601", file, column))
+        rest = text[todo]
+        order = formats if formats in DATE_ORDERS else date_order(rest, file, column)
+        parts = rest.str.extract(_DMY).dropna()
+        if len(parts):
+            day, month = (parts[0], parts[2]) if order == DAY_FIRST else (parts[2], parts[0])
+            iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
+            take(_parse_with(iso, "%Y-%m-%d", file, column))
+        tried = {DAY_FIRST: "YYYY-MM-DD or D/M/YYYY", MONTH_FIRST: "YYYY-MM-DD or M/D/YYYY"}.get(
+            str(order), "YYYY-MM-DD, D/M/YYYY or M/D/YYYY"
+        )
+    else:
+        fmts = (formats,) if isinstance(formats, str) else tuple(formats)
+        for fmt in fmts:
+            if not todo.any():
+                break
+            take(_parse_with(text[todo], fmt, file, column))
+        tried = " or ".join(_FORMAT_NAMES.get(f, f) for f in fmts)
     if todo.any():
         bad = text[todo]
-        tried = " or ".join(_FORMAT_NAMES.get(f, f) for f in fmts)
         raise DataError(
             f"unparseable date {_show(bad.iloc[0])!r} (expected {tried})",
             file=_file_name(file),
