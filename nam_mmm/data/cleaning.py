@@ -9,8 +9,8 @@ import pandas as pd
 
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, NPS, PERIOD, PRICE, DISCOUNT, PROMO_DAYS, SKU, Panel
 from nam_mmm.data.report import Finding
-from nam_mmm.data.validation import _iso, detect_outage, validate
-from nam_mmm.errors import ConfigError
+from nam_mmm.data.validation import WARNING_CHECKS, _iso, check_units_without_target, detect_outage, units_without_target, validate
+from nam_mmm.errors import ConfigError, DataError
 
 OUTAGE_COLUMN = "outage"
 
@@ -30,6 +30,12 @@ class CleaningConfig:
         iqr_k: IQR fence multiplier for outlier flags on log GMV per SKU.
         zscore_window: rolling window (periods) for the rolling z-score flag; ``zscore_max`` its limit.
         winsorize_spend: ``[lower, upper]`` percentiles (0–100) to clip each channel's spend at, or null (off).
+        empty_sku: a SKU whose target is zero or missing in every row: ``error`` (refuse the data) or
+            ``drop`` (its rows leave the panel with a warning, so it gets no output rows).
+        range_k, range_min_ratio: spend/price outlier fences (see :func:`nam_mmm.data.validation.check_range`).
+        strict: turn warnings into errors (production retrains): those of ``strict_checks``, or every
+            warning when ``strict_checks`` is null.
+        strict_checks: the checks ``strict`` applies to (names from :data:`nam_mmm.data.validation.WARNING_CHECKS`).
     """
 
     missing_spend: str = "zero"
@@ -42,6 +48,11 @@ class CleaningConfig:
     zscore_window: int = 6
     zscore_max: float = 4.0
     winsorize_spend: list[float] | None = field(default=None)
+    empty_sku: str = "error"
+    range_k: float = 5.0
+    range_min_ratio: float = 10.0
+    strict: bool = False
+    strict_checks: list[str] | None = field(default=None)
 
     def __post_init__(self) -> None:
         allowed = {
@@ -49,10 +60,23 @@ class CleaningConfig:
             "missing_controls": ("ffill", "zero", "error"),
             "missing_gmv": ("exclude", "error"),
             "outage_action": ("drop", "flag", "keep"),
+            "empty_sku": ("error", "drop"),
         }
         for key, values in allowed.items():
             if getattr(self, key) not in values:
                 raise ConfigError(f"cleaning.{key} must be one of {values}, got {getattr(self, key)!r}")
+        if not isinstance(self.strict, bool):
+            raise ConfigError(f"cleaning.strict must be true or false, got {self.strict!r}")
+        if self.strict_checks is not None:
+            unknown = [c for c in self.strict_checks if c not in WARNING_CHECKS]
+            if unknown:
+                raise ConfigError(
+                    f"cleaning.strict_checks: unknown check(s) {', '.join(map(str, unknown))} (known: {', '.join(WARNING_CHECKS)})"
+                )
+        if not self.range_k > 0 or not self.range_min_ratio >= 1:
+            raise ConfigError(
+                f"cleaning.range_k must be > 0 and cleaning.range_min_ratio >= 1, got {self.range_k!r}, {self.range_min_ratio!r}"
+            )
 
 
 def _missing_error(panel: Panel, col: str, mask: pd.Series, rule: str) -> Finding:
@@ -157,19 +181,52 @@ def winsorize_spend(panel: Panel, percentiles: list[float]) -> None:
         panel.frame[col] = clipped
 
 
+def drop_units(panel: Panel, skus: list[str], reason: str) -> None:
+    """Remove the rows of ``skus`` from the panel and record them (with ``reason``) in ``panel.dropped_units``.
+
+    Raises:
+        DataError: no SKU would be left.
+    """
+    for sku in skus:
+        panel.dropped_units[sku] = reason
+    keep = ~panel.frame[SKU].astype(str).isin(skus)
+    if not keep.any():
+        file, col = panel.origin(GMV)
+        raise DataError("no SKU has a usable target (GMV is zero or missing in every row)", file=file, column=col)
+    panel.frame = panel.frame.loc[keep].reset_index(drop=True)
+
+
+def _raise_on_errors(panel: Panel, cfg: CleaningConfig) -> None:
+    if cfg.strict:
+        panel.report.apply_strict(cfg.strict_checks)
+    panel.report.raise_on_errors()
+
+
 def prepare_panel(panel: Panel, cleaning: CleaningConfig | dict | None = None) -> Panel:
     """Validate, stop on errors with a one-line message, then impute, treat outages and flag outliers.
 
+    SKUs without a usable target are refused first (or dropped, ``empty_sku: drop``); with ``strict``
+    the chosen warnings become errors before the data are refused or accepted.
     Mutates and returns ``panel``; the findings land in ``panel.report``.
     """
     cfg = cleaning if isinstance(cleaning, CleaningConfig) else CleaningConfig(**(cleaning or {}))
-    panel.report.extend(
-        validate(panel, outage_threshold=cfg.outage_threshold, outage_action=cfg.outage_action, consistency_tol=cfg.consistency_tol)
+    no_target = check_units_without_target(panel, cfg.empty_sku)
+    if cfg.empty_sku == "drop" and no_target:
+        panel.report.extend(no_target)
+        drop_units(panel, units_without_target(panel), "no usable target (GMV zero or missing in every row)")
+    findings = validate(
+        panel,
+        outage_threshold=cfg.outage_threshold,
+        outage_action=cfg.outage_action,
+        consistency_tol=cfg.consistency_tol,
+        range_k=cfg.range_k,
+        range_min_ratio=cfg.range_min_ratio,
     )
-    panel.report.raise_on_errors()
+    panel.report.extend(findings + no_target if cfg.empty_sku == "error" else findings)
+    _raise_on_errors(panel, cfg)
     errors = impute(panel, cfg)
     panel.report.extend(errors)
-    panel.report.raise_on_errors()
+    _raise_on_errors(panel, cfg)
     apply_outage(panel, cfg)
     panel.report.extend(flag_outliers(panel, cfg))
     if cfg.winsorize_spend:

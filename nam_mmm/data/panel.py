@@ -51,6 +51,7 @@ class Panel:
         column_sources: canonical column -> ``"file:column"`` it was read from.
         report: validation findings and imputation counts.
         truth: ground truth for synthetic panels, else ``None``.
+        dropped_units: SKUs removed by cleaning (``cleaning.empty_sku: drop``) -> why; they have no rows.
     """
 
     frame: pd.DataFrame
@@ -61,6 +62,7 @@ class Panel:
     column_sources: dict[str, str] = field(default_factory=dict)
     report: ValidationReport = field(default_factory=ValidationReport)
     truth: dict | None = None
+    dropped_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def spend_columns(self) -> list[str]:
@@ -107,6 +109,11 @@ class Panel:
             return f, c
         return self.source, column
 
+    def units_without_fit_rows(self) -> list[str]:
+        """SKUs still in the panel none of whose rows enter the fit (``fit_weight`` 0 everywhere)."""
+        weight = self.frame.groupby(SKU)[FIT_WEIGHT].max()
+        return [str(s) for s in weight.index[(weight <= 0).to_numpy()]]
+
     def rows_of(self, mask: pd.Series | np.ndarray) -> list[int]:
         """Source-file line numbers of the rows selected by ``mask``."""
         return sorted({int(r) for r in self.frame.loc[mask, ROW]})
@@ -140,5 +147,7 @@ class Panel:
                 sources[spend_col(group)] = " + ".join(self.column_sources.get(c, c) for c in cols)
                 channels.append(group)
         frame = frame.drop(columns=[spend_col(c) for c in seen if c not in channels])
-        return Panel(frame, channels, self.freq, self.source, list(self.controls), sources, self.report, self.truth)
+        return Panel(
+            frame, channels, self.freq, self.source, list(self.controls), sources, self.report, self.truth, dict(self.dropped_units)
+        )
 

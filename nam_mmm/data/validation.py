@@ -7,6 +7,7 @@ import pandas as pd
 
 from nam_mmm.data.panel import (
     BRAND,
+    CROSS_PRICE,
     DISCOUNT,
     GMV,
     MRP,
@@ -20,10 +21,55 @@ from nam_mmm.data.panel import (
     Panel,
 )
 from nam_mmm.data.report import Finding
+from nam_mmm.errors import DataError
+
+
+WARNING_CHECKS: tuple[str, ...] = (
+    "bounds",
+    "consistency",
+    "coverage",
+    "media_crosscheck",
+    "missing",
+    "near_duplicate",
+    "no_spend",
+    "no_target",
+    "nps",
+    "nps_crosscheck",
+    "outage",
+    "range",
+)
+"""Checks that can give a warning (the names ``cleaning.strict_checks`` accepts); see docs/data_validation.md."""
 
 
 def _iso(periods) -> list[str]:
     return [pd.Timestamp(p).strftime("%Y-%m-%d") for p in periods]
+
+
+def reversed_hierarchy(panel: Panel) -> Finding | None:
+    """An error finding when the two hierarchy columns look listed fine -> coarse instead of coarse -> fine.
+
+    The symptom: (period, SKU) pairs repeat while (period, brand) pairs do not, and each "brand" value sits
+    under one "SKU" value: the column given as the SKU level is the coarse one.
+    """
+    df = panel.frame
+    brand_col, sku_col = panel.origin(BRAND)[1], panel.origin(SKU)[1]
+    if brand_col == sku_col or df.empty:
+        return None
+    if not df.duplicated([PERIOD, SKU]).any() or df.duplicated([PERIOD, BRAND]).any():
+        return None
+    if not bool((df.groupby(BRAND)[SKU].nunique() == 1).all()):
+        return None
+    n_brand, n_sku = df[BRAND].nunique(), df[SKU].nunique()
+    return Finding(
+        "error",
+        "hierarchy",
+        f"hierarchy looks reversed: column '{sku_col}' (given as the fine level) has {n_sku} value(s) that each hold "
+        f"several values of column '{brand_col}' ({n_brand}, given as the coarse level); list it coarse -> fine: "
+        f"hierarchy: [{sku_col}, {brand_col}]",
+        file=panel.source,
+        column=sku_col,
+        rows=panel.rows_of(df.duplicated([PERIOD, SKU], keep=False)),
+    )
 
 
 def check_duplicates(panel: Panel) -> list[Finding]:
@@ -31,6 +77,9 @@ def check_duplicates(panel: Panel) -> list[Finding]:
     dup = df.duplicated([PERIOD, SKU], keep=False)
     if not dup.any():
         return []
+    reversed_ = reversed_hierarchy(panel)
+    if reversed_ is not None:
+        return [reversed_]
     return [
         Finding(
             "error",
@@ -42,6 +91,85 @@ def check_duplicates(panel: Panel) -> list[Finding]:
             periods=_iso(sorted(df.loc[dup, PERIOD].unique())),
         )
     ]
+
+
+def name_key(name: object) -> str:
+    """A unit name compared without letter case and with runs of whitespace as one space."""
+    return " ".join(str(name).split()).casefold()
+
+
+def check_names(panel: Panel) -> list[Finding]:
+    """Unit names that differ only in letter case or whitespace (``Acme-1L`` / ``acme-1l``): a warning each.
+
+    They are read as different units, so one product's history is split in two.
+    """
+    df = panel.frame
+    out: list[Finding] = []
+    levels = [(SKU, "SKU")]
+    if panel.origin(BRAND)[1] != panel.origin(SKU)[1]:
+        levels.insert(0, (BRAND, "brand"))
+    for level, label in levels:
+        names = pd.Series(sorted(df[level].astype(str).unique()))
+        groups = names.groupby(names.map(name_key))
+        for _, group in groups:
+            if len(group) < 2:
+                continue
+            shown = ", ".join(repr(n) for n in group)
+            out.append(
+                Finding(
+                    "warning",
+                    "near_duplicate",
+                    f"{label} names {shown} differ only in letter case or spaces: read as {len(group)} different {label}s",
+                    file=panel.source,
+                    column=panel.origin(level)[1],
+                    rows=panel.rows_of(df[level].astype(str).isin(list(group))),
+                )
+            )
+    return out
+
+
+def units_without_target(panel: Panel) -> list[str]:
+    """SKUs whose target (GMV) is missing or zero in every row: nothing of them can enter the fit."""
+    df = panel.frame
+    usable = df[GMV].gt(0)
+    per_sku = usable.groupby(df[SKU]).any()
+    return [str(s) for s in per_sku.index[~per_sku.to_numpy()]]
+
+
+def check_units_without_target(panel: Panel, action: str = "error") -> list[Finding]:
+    """One finding per SKU with no usable target: an error (``action='error'``) or a warning (``'drop'``)."""
+    df = panel.frame
+    out = []
+    file, col = panel.origin(GMV)
+    for sku in units_without_target(panel):
+        mask = df[SKU].astype(str) == sku
+        values = df.loc[mask, GMV]
+        what = "empty" if values.isna().all() else "zero" if values.fillna(0).eq(0).all() else "zero, negative or empty"
+        if action == "drop":
+            out.append(
+                Finding(
+                    "warning",
+                    "no_target",
+                    f"SKU '{sku}' has no usable target (all {int(mask.sum())} values {what}): dropped from the panel "
+                    "(cleaning.empty_sku is 'drop'), no output for it",
+                    file=file,
+                    column=col,
+                    rows=panel.rows_of(mask),
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "error",
+                    "no_target",
+                    f"SKU '{sku}' has no usable target (all {int(mask.sum())} values {what}): nothing of it can be fitted; "
+                    "fix the data, remove the SKU, or set cleaning.empty_sku: drop",
+                    file=file,
+                    column=col,
+                    rows=panel.rows_of(mask),
+                )
+            )
+    return out
 
 
 def check_continuity(panel: Panel) -> list[Finding]:
@@ -81,11 +209,12 @@ def check_continuity(panel: Panel) -> list[Finding]:
     short = counts[counts < len(present)]
     for sku, n in short.items():
         have = pd.DatetimeIndex(df.loc[df[SKU] == sku, PERIOD].unique())
+        single = " (a single row: no history for carry-over or its own level)" if n == 1 else ""
         findings.append(
             Finding(
                 "warning",
                 "coverage",
-                f"SKU '{sku}' has {n} of {len(present)} periods",
+                f"SKU '{sku}' has {n} of {len(present)} periods{single}",
                 file=panel.source,
                 column=panel.origin(SKU)[1],
                 periods=_iso(present.difference(have)),
@@ -127,6 +256,86 @@ def check_bounds(panel: Panel) -> list[Finding]:
         out += _bound(panel, PROMO_DAYS, df[PROMO_DAYS] < 0, "promo days >= 0")
     for col in panel.spend_columns:
         out += _bound(panel, col, df[col] < 0, "spend >= 0")
+    return out
+
+
+def _fences(values: pd.Series, k: float, min_ratio: float) -> tuple[float, float] | None:
+    """``(low, high)`` fences of the positive values: ``Q1 / r`` and ``Q3 × r``, ``r = max((Q3 / Q1)^k, min_ratio)``.
+
+    That is Tukey's fences ``Q1 − k·IQR``, ``Q3 + k·IQR`` on the log scale, but never closer than a factor
+    ``min_ratio`` to the quartiles. ``None`` when fewer than 4 positive values.
+    """
+    x = values[values > 0].dropna()
+    if len(x) < 4:
+        return None
+    q1, q3 = np.quantile(np.log(x.to_numpy()), [0.25, 0.75])
+    width = max(k * (q3 - q1), float(np.log(min_ratio)))
+    return float(np.exp(q1 - width)), float(np.exp(q3 + width))
+
+
+def check_range(panel: Panel, k: float = 5.0, min_ratio: float = 10.0) -> list[Finding]:
+    """Spend and price values far outside their column's robust range (a warning naming the rows).
+
+    Spend columns: values above the upper fence of the column's positive values (zero spend is a spend
+    plan, not an outlier; low spend is not flagged). Price columns (``price``, ``mrp``, ``cross_price``):
+    values above the upper or below the lower fence of the same SKU's prices (prices differ between SKUs).
+    The fences are :func:`_fences` with ``k`` (``cleaning.range_k``) and ``min_ratio``
+    (``cleaning.range_min_ratio``).
+    """
+    df = panel.frame
+    out: list[Finding] = []
+
+    def finding(col: str, bad: pd.Series, rule: str) -> None:
+        if not bad.any():
+            return
+        file, src = panel.origin(col)
+        worst = df.loc[bad, col].abs().max()
+        out.append(
+            Finding(
+                "warning",
+                "range",
+                f"{int(bad.sum())} value(s) far outside the column's robust range ({rule}; largest {worst:.4g}); "
+                "a typo or a unit error would dominate the fit",
+                file=file,
+                column=src,
+                rows=panel.rows_of(bad),
+                periods=_iso(sorted(df.loc[bad, PERIOD].unique())),
+            )
+        )
+
+    for col in panel.spend_columns:
+        fences = _fences(df[col], k, min_ratio)
+        if fences is not None:
+            finding(col, df[col] > fences[1], f"above {fences[1]:.4g}")
+    for col in (PRICE, MRP, CROSS_PRICE):
+        if col not in df:
+            continue
+        bad = pd.Series(False, index=df.index)
+        for _, group in df.groupby(SKU)[col]:
+            fences = _fences(group, k, min_ratio)
+            if fences is not None:
+                bad.loc[group.index] = (group < fences[0]) | (group > fences[1])
+        finding(col, bad, "outside the SKU's own price range")
+    return out
+
+
+def check_dead_channels(panel: Panel) -> list[Finding]:
+    """Media channels with no spend at all (every cell zero or missing): their effect cannot be estimated."""
+    df = panel.frame
+    out = []
+    for ch, col in zip(panel.channels, panel.spend_columns, strict=True):
+        if not df[col].fillna(0).ne(0).any():
+            file, src = panel.origin(col)
+            out.append(
+                Finding(
+                    "warning",
+                    "no_spend",
+                    f"channel '{ch}' has no spend in any period (all zero or empty): its effect cannot be estimated; "
+                    "remove it from media",
+                    file=file,
+                    column=src,
+                )
+            )
     return out
 
 
@@ -244,14 +453,89 @@ def check_hierarchy(panel: Panel) -> list[Finding]:
     ]
 
 
-def validate(panel: Panel, *, outage_threshold: float = 0.05, outage_action: str = "flag", consistency_tol: float = 0.02) -> list[Finding]:
+def validate(
+    panel: Panel,
+    *,
+    outage_threshold: float = 0.05,
+    outage_action: str = "flag",
+    consistency_tol: float = 0.02,
+    range_k: float = 5.0,
+    range_min_ratio: float = 10.0,
+) -> list[Finding]:
     """Run every §3.1 check and return the findings (errors are raised later by the caller)."""
     findings: list[Finding] = []
     findings += check_duplicates(panel)
     findings += check_hierarchy(panel)
+    findings += check_names(panel)
     findings += check_continuity(panel)
     findings += check_bounds(panel)
+    findings += check_range(panel, range_k, range_min_ratio)
+    findings += check_dead_channels(panel)
     findings += check_missing(panel)
     findings += check_spend_consistency(panel, consistency_tol)
     findings += check_outage(panel, outage_threshold, outage_action)
     return findings
+
+
+MIN_PERIODS = 8
+"""Fewest periods of a panel for any validation scheme."""
+
+MIN_TRAIN_PERIODS = 5
+"""Fewest training periods: of the holdout split, or of the first walk-forward fold (inner validation excluded)."""
+
+MIN_FOLDS = 2
+"""Fewest walk-forward folds: one fold gives no spread across folds (no stability, no acceptance)."""
+
+
+def check_min_periods(
+    n_periods: int,
+    mode: str,
+    folds: list | None = None,
+    *,
+    source: str | None = None,
+    min_periods: int = MIN_PERIODS,
+    min_train: int = MIN_TRAIN_PERIODS,
+    min_folds: int = MIN_FOLDS,
+) -> None:
+    """Refuse a panel too short for the validation scheme, with a one-line :class:`DataError`.
+
+    Minimum per mode (``mode`` = the validation config's ``name``):
+
+    * every mode: ``min_periods`` periods (default :data:`MIN_PERIODS`);
+    * ``holdout``: ``min_train`` training periods left after the test and validation periods;
+    * ``walk_forward``: the first fold trains on ``min_train`` periods and there are ``min_folds`` folds.
+
+    Args:
+        n_periods: periods of the panel (``len(panel.periods)``).
+        mode: ``holdout`` or ``walk_forward``.
+        folds: the folds of the splitter (``make_splitter(cfg.validation).split(panel.periods)``); without
+            them only the total is checked.
+        source: the panel's file, for the message.
+
+    Raises:
+        DataError: the panel is too short for the scheme; ValueError: an unknown mode.
+    """
+    if mode not in ("holdout", "walk_forward"):
+        raise ValueError(f"unknown validation mode {mode!r} (holdout | walk_forward)")
+    if n_periods < min_periods:
+        raise DataError(
+            f"too few periods: {n_periods}, {mode} validation needs at least {min_periods} "
+            "(a fit on so few periods gives numbers that mean nothing)",
+            file=source,
+        )
+    if not folds:
+        return
+    train = len(folds[0].train)
+    if train < min_train:
+        where = "the training split" if mode == "holdout" else "the first walk-forward fold"
+        raise DataError(
+            f"too few training periods: {where} has {train} of {n_periods} periods, at least {min_train} are needed; "
+            "shrink the test/validation periods or bring more history",
+            file=source,
+        )
+    if mode == "walk_forward" and len(folds) < min_folds:
+        raise DataError(
+            f"too few walk-forward folds: {len(folds)} from {n_periods} periods, at least {min_folds} are needed "
+            "(fold-to-fold stability needs two); lower initial_train or use validation=holdout",
+            file=source,
+        )
