@@ -12,13 +12,20 @@ Carry-over needs the spend of earlier periods: it comes from the training histor
 itself gives a period's spend (the request wins), and is zero before the calendar and for periods in neither.
 So a scenario for next month is one row per SKU; a what-if on a past month sends that month's rows.
 
+A request is refused with a one-line :class:`~nam_mmm.errors.DataError` (HTTP 400 through MLflow) when it has no
+rows, misses a column, or holds a value the model cannot take (not a number, infinite, ``<= 0`` for a logged
+feature, negative spend ...). A value that the model can take but that lies far outside what it was trained on
+(by the factor ``range_factor``, see :meth:`Predictor.out_of_range`) is predicted and flagged in the response's
+``out_of_range`` column, since such a prediction is an extrapolation.
+
 The predictor holds the trained model (a single model or the walk-forward fold ensemble, each member with its
 own fold scaling), so predictions equal the training run's predictions for the same rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +36,15 @@ from nam_mmm.data.adstock import lag_stack
 from nam_mmm.data.datamodule import PanelDataModule
 from nam_mmm.data.features import CALENDAR_FEATURES, calendar_features
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
-from nam_mmm.errors import DataError
+from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble
 from nam_mmm.models.nam import HierarchicalNAM
 
 REQUEST = "request"  # the "file" named in errors about a request
+RANGE_FACTOR = 10.0  # default: inputs further than this factor outside the training range are flagged
+OUT_OF_RANGE = "out_of_range"  # response column: "" or what lies outside the training range
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +62,8 @@ class ServingSpec:
     periods: list[str]  # training calendar, ISO dates
     freq: str
     history: np.ndarray  # spend per period × channel (national) or period × SKU × channel, rupees
+    ranges: dict[str, list[float]] = field(default_factory=dict)  # input column -> [min, max] on the training rows
+    range_factor: float = RANGE_FACTOR  # see Predictor.out_of_range
 
     @property
     def inputs(self) -> list[str]:
@@ -61,8 +74,10 @@ class ServingSpec:
 class Predictor:
     """GMV from raw features with a trained HR-NAM (or the fold ensemble of a walk-forward run)."""
 
-    def __init__(self, members: list[HierarchicalNAM], spec: ServingSpec) -> None:
+    def __init__(self, members: list[HierarchicalNAM], spec: ServingSpec, range_factor: float | None = None) -> None:
         self.model = FoldEnsemble(members).eval()
+        if range_factor is not None:
+            spec.range_factor = _check_factor(range_factor)
         self.spec = spec
         self.history = np.asarray(spec.history, dtype=float)
         self.calendar = pd.DatetimeIndex(pd.to_datetime(spec.periods))
@@ -71,8 +86,12 @@ class Predictor:
         self._sku_brand_index = np.array([brands.index(spec.sku_brand[s]) for s in spec.skus], dtype=np.int64)
 
     @classmethod
-    def from_datamodule(cls, members: list[HierarchicalNAM], dm: PanelDataModule) -> Predictor:
-        """A predictor for models trained on the panel of ``dm`` (the history is the panel's own spend)."""
+    def from_datamodule(cls, members: list[HierarchicalNAM], dm: PanelDataModule, range_factor: float = RANGE_FACTOR) -> Predictor:
+        """A predictor for models trained on the panel of ``dm`` (the history is the panel's own spend).
+
+        The training range of each input is taken on the training rows of ``dm``'s fold (the last fold of a
+        walk-forward run, whose training window is the longest).
+        """
         table, panel = dm.table, dm.table.panel
         if panel.national_spend():
             history = dm.arrays.spend_per_period
@@ -91,7 +110,13 @@ class Predictor:
             periods=[p.strftime("%Y-%m-%d") for p in panel.periods],
             freq=str(panel.freq),
             history=np.asarray(history, dtype=float),
+            range_factor=_check_factor(range_factor),
         )
+        train = table.frame.loc[dm.split_mask("train")]
+        for col in spec.inputs:
+            values = pd.to_numeric(train[col], errors="coerce").dropna()
+            if len(values):
+                spec.ranges[col] = [float(values.min()), float(values.max())]
         return cls(members, spec)
 
     # ------------------------------------------------------------------ persistence
@@ -107,8 +132,12 @@ class Predictor:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor:
-        return cls.from_dict(torch.load(path, map_location="cpu", weights_only=False))
+    def load(cls, path: str | Path, range_factor: float | None = None) -> Predictor:
+        """The predictor saved at ``path``; ``range_factor`` replaces the saved one (see :meth:`out_of_range`)."""
+        predictor = cls.from_dict(torch.load(path, map_location="cpu", weights_only=False))
+        if range_factor is not None:
+            predictor.spec.range_factor = _check_factor(range_factor)
+        return predictor
 
     # ------------------------------------------------------------------ requests
     def request_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +154,8 @@ class Predictor:
 
     def _validate(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The request with parsed periods, and each row's period and SKU index; clear errors otherwise."""
+        if len(df) == 0:
+            raise DataError("empty request: no rows (send one row per SKU and period)", file=REQUEST)
         missing = [c for c in (PERIOD, SKU, *self.spec.inputs) if c not in df.columns]
         if missing:
             raise DataError(f"missing column(s) {', '.join(missing)}; a request needs {', '.join([PERIOD, SKU, *self.spec.inputs])}", file=REQUEST)
@@ -151,6 +182,9 @@ class Predictor:
             values = pd.to_numeric(df[col], errors="coerce")
             if values.isna().any():
                 raise DataError("missing or not a number", file=REQUEST, column=col, rows=rows[values.isna().to_numpy()])
+            infinite = ~np.isfinite(values.to_numpy(dtype=float))
+            if infinite.any():
+                raise DataError("not a finite number (infinite)", file=REQUEST, column=col, rows=rows[infinite])
             if col in self.spec.log_features and (values <= 0).any():
                 raise DataError("must be > 0 (the model takes its log)", file=REQUEST, column=col, rows=rows[(values <= 0).to_numpy()])
             if col.startswith("spend_") and (values < 0).any():
@@ -188,10 +222,37 @@ class Predictor:
         series[t_idx, s_idx] = spend
         return lag_stack(series.reshape(n_t, n_s * n_c), lags).reshape(n_t, n_s, n_c, lags + 1)[t_idx, s_idx]
 
+    def out_of_range(self, df: pd.DataFrame, range_factor: float | None = None) -> pd.Series:
+        """Per request row: ``""``, or which inputs lie far outside the training range (``; ``-separated).
+
+        With the training range ``[lo, hi]`` of a column and the factor ``f`` (``range_factor``, default the
+        spec's, :data:`RANGE_FACTOR`): a logged feature (price ...) is flagged outside ``[lo / f, hi × f]``;
+        any other input (spend, controls) outside ``[lo − (f − 1)·s, hi + (f − 1)·s]`` with
+        ``s = max(hi − lo, |lo|, |hi|)`` (spend trained on 0 … hi is flagged above ``f × hi``).
+        """
+        f = _check_factor(self.spec.range_factor if range_factor is None else range_factor)
+        notes = [[] for _ in range(len(df))]
+        for col, (lo, hi) in self.spec.ranges.items():
+            if col not in df:
+                continue
+            x = df[col].to_numpy(dtype=float)
+            if col in self.spec.log_features and lo > 0:
+                low, high = lo / f, hi * f
+            else:
+                scale = max(hi - lo, abs(lo), abs(hi))
+                low, high = lo - (f - 1) * scale, hi + (f - 1) * scale
+            for i in np.flatnonzero((x < low) | (x > high)):
+                notes[i].append(f"{col}={x[i]:.4g} outside {f:g}x the training range [{lo:.4g}, {hi:.4g}]")
+        return pd.Series(["; ".join(n) for n in notes], dtype=object)
+
     @torch.no_grad()
-    def predict(self, request: pd.DataFrame) -> pd.DataFrame:
-        """GMV in rupees for each request row (same order), and the log-GMV spread across fold models."""
+    def predict(self, request: pd.DataFrame, range_factor: float | None = None) -> pd.DataFrame:
+        """GMV in rupees for each request row (same order), the log-GMV spread across fold models, and
+        ``out_of_range``: ``""`` or the inputs of the row far outside the training range (:meth:`out_of_range`)."""
         df, t_idx, s_idx = self._validate(pd.DataFrame(request).copy())
+        flags = self.out_of_range(df, range_factor)
+        if flags.ne("").any():
+            log.warning("request rows %s: inputs outside the training range", ", ".join(str(i + 1) for i in np.flatnonzero(flags.ne(""))[:8]))
         calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months)
         x = np.zeros((len(df), len(self.spec.features)))
         for j, f in enumerate(self.spec.features):
@@ -204,4 +265,15 @@ class Predictor:
             torch.as_tensor(brand, dtype=torch.long),
             torch.as_tensor(s_idx, dtype=torch.long),
         )
-        return pd.DataFrame({"gmv": out["log_gmv"].exp().numpy(), "log_gmv_sd": out["log_gmv_sd"].numpy()})
+        return pd.DataFrame({"gmv": out["log_gmv"].exp().numpy(), "log_gmv_sd": out["log_gmv_sd"].numpy(), OUT_OF_RANGE: flags.to_numpy()})
+
+
+def _check_factor(factor: float) -> float:
+    """``range_factor`` as a float >= 1 (1 flags anything outside the training range)."""
+    try:
+        value = float(factor)
+    except (TypeError, ValueError):
+        raise ConfigError(f"range_factor must be a number >= 1, got {factor!r}") from None
+    if not value >= 1 or not np.isfinite(value):
+        raise ConfigError(f"range_factor must be a number >= 1, got {factor!r}")
+    return value
