@@ -32,11 +32,14 @@ def inspect(cfg: DictConfig) -> str:
     pairs = high_correlation_pairs(table, cfg.correlation_threshold)
     _, decomposition = decompose_total(table)
     fit_rows = int((table.frame["fit_weight"] > 0).sum())
+    left_out = [f"SKU '{sku}' dropped: {why}" for sku, why in panel.dropped_units.items()]
+    left_out += [f"SKU '{sku}' has no row that enters the fit" for sku in panel.units_without_fit_rows()]
     sections = [
         f"source: {panel.source}",
         f"panel: {len(panel.periods)} periods ({panel.periods[0].date()} … {panel.periods[-1].date()}, freq {panel.freq}), "
         f"{len(panel.brands)} brands, {len(panel.skus)} SKUs, {len(panel.channels)} media channels, "
         f"{len(table.frame)} rows ({fit_rows} enter the fit)",
+        *(f"warning: {line}" for line in left_out),
         "",
         "== validation ==",
         panel.report.to_text(),
