@@ -99,7 +99,7 @@ def _read_header(path: Path) -> list[str]:
         for sep, label in _OTHER_SEPARATORS:
             if sep in names[0]:
                 raise DataError(
-                    f"line 1 has no ',' but {names[0].count(sep)} {label} separator(s): the file looks "
+                    f"the header has no ',' but {names[0].count(sep)} {label}: the file looks "
                     f"{label}-separated; save it comma-separated (a CSV file)",
                     file=str(path),
                     rows=[HEADER_LINE],
