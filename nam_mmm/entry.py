@@ -232,6 +232,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     from nam_mmm.training.loss import LossConfig
     from nam_mmm.training.module import NAMModule
     from nam_mmm.training.runner import ModelSettings, model_config
+    from nam_mmm.training.shrinkage import ridge_shrinkage
     from nam_mmm.training.walk_forward import run_folds
 
     started = time.perf_counter()
@@ -248,9 +249,12 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     def make_module(dm) -> NAMModule:
+        fold_loss = vars(loss)
+        if loss.lambda_function == "auto":  # the fold's own cross-validated ridge penalty (training periods only)
+            fold_loss = {**fold_loss, "lambda_function": ridge_shrinkage(dm)}
         return NAMModule(
             model_config(dm, settings, constraints),
-            loss=vars(loss),
+            loss=fold_loss,
             strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
             max_epochs=int(cfg.trainer.max_epochs),
             **OmegaConf.to_container(cfg.optimizer, resolve=True),

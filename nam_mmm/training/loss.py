@@ -27,6 +27,11 @@ class LossConfig:
         lambda_smooth: penalty on squared second differences of the curves.
         lambda_bounds: penalty on elasticities outside their business bounds.
         lambda_l2: multiplier of the components' own L2 penalties (unconstrained networks).
+        lambda_function: function-space ridge: weight of the mean over fitted rows of each feature's squared
+            contribution (scaled-target units), summed over features. For a linear effect ``β·z`` of a feature with
+            unit second moment it is ``β²``, so it is the ridge penalty of the same design (0 = off; ``auto``: the
+            fold's cross-validated ridge penalty, resolved per fold by :func:`nam_mmm.training.shrinkage.ridge_shrinkage`
+            before the loss is built).
         violation_tol: a grid step counts as a violation when it goes the wrong way by more than this.
     """
 
@@ -39,7 +44,14 @@ class LossConfig:
     lambda_smooth: float = 0.01
     lambda_bounds: float = 1.0
     lambda_l2: float = 1.0
+    lambda_function: float | str = 0.0
     violation_tol: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lambda_function, str) and self.lambda_function != "auto":
+            from nam_mmm.errors import ConfigError
+
+            raise ConfigError(f"loss.lambda_function must be a number >= 0 or auto, got {self.lambda_function!r}")
 
     def constraint_weight(self, epoch: int) -> float:
         if self.constraint_warmup_epochs <= 0:
@@ -124,10 +136,14 @@ class CompositeLoss:
         """All terms; ``groups`` limits the shape penalties to the component groups being updated (same
         gradients, see :func:`shape_terms`), ``rates`` adds the violation monitors."""
         cfg = self.config
+        if isinstance(cfg.lambda_function, str):
+            raise ValueError("loss.lambda_function=auto must be resolved per fold before training (ridge_shrinkage)")
         target = (batch["log_gmv"] - model.y_center[batch["sku"]]) / model.y_scale
         terms = {"fit": fit_loss(out["pred"], target, batch["weight"], cfg.fit, cfg.huber_delta)}
         terms.update(shape_terms(model, cfg, rates, groups))
         terms["l2"] = model.l2_penalty()
+        w = batch["weight"]
+        terms["function"] = ((out["contrib"] ** 2) * w[:, None]).sum() / w.sum().clamp_min(1.0)
         lam_c = cfg.constraint_weight(epoch)
         terms["lambda_constraint"] = torch.tensor(lam_c)
         terms["total"] = (
@@ -137,5 +153,6 @@ class CompositeLoss:
             + cfg.lambda_smooth * terms["smoothness"]
             + cfg.lambda_bounds * terms["bounds"]
             + cfg.lambda_l2 * terms["l2"]
+            + cfg.lambda_function * terms["function"]
         )
         return terms

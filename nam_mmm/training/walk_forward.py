@@ -56,7 +56,13 @@ def run_folds(
             continue  # under DDP every process trains; only the first one evaluates and writes files
         evaluation = evaluate_fold(result.module.model, dm, table.panel.truth)
         evaluation.metrics.update(
-            {"fold": fold.index, "epochs": result.epochs, "best_epoch": result.best_epoch, "fit_seconds": round(result.fit_seconds, 3)}
+            {
+                "fold": fold.index,
+                "epochs": result.epochs,
+                "best_epoch": result.best_epoch,
+                "fit_seconds": round(result.fit_seconds, 3),
+                "lambda_function": float(result.module.loss_fn.config.lambda_function),
+            }
         )
         evaluation.write(fold_dir)
         runs.append(FoldRun(fold, dm, result.module, evaluation))
