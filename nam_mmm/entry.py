@@ -184,6 +184,17 @@ def _pruning_hook(cfg: DictConfig, n_folds: int):
     return report
 
 
+def _identifiability(table, folds, cfg: DictConfig):
+    """The spend evidence of the periods the last model is trained on (all periods before its test periods)."""
+    from nam_mmm.evaluation.identifiability import IdentifiabilityThresholds, check_identifiability
+
+    last = folds[-1]
+    periods = last.train.union(last.val)
+    spend = table.panel.spend_by_period().loc[periods]
+    thresholds = IdentifiabilityThresholds(**OmegaConf.to_container(cfg.get("identifiability") or {}, resolve=True))
+    return check_identifiability(spend.to_numpy(dtype=float), list(table.channels), thresholds)
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.3f}"
 
@@ -223,6 +234,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from nam_mmm.data.validation import check_min_periods
     from nam_mmm.evaluation.attribution import elasticity_table, roi_table
     from nam_mmm.evaluation.metrics import accuracy
     from nam_mmm.evaluation.report import _jsonable
@@ -241,7 +253,13 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     table = load_table(cfg.data)
     panel = table.panel
+    print(panel.report.console_summary(max_lines=5))
     folds = make_splitter(cfg.validation).split(panel.periods)
+    check_min_periods(len(panel.periods), str(cfg.validation.name), folds, source=panel.source)
+    ident = _identifiability(table, folds, cfg)
+    (out_dir / "identifiability.json").write_text(json.dumps(_jsonable(ident.to_dict()), indent=2) + "\n")
+    if not ident.ok:
+        print(f"warning: {ident.message()}")
     settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
     constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
     loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
@@ -308,6 +326,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
             summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos)
     predictor = Predictor.from_datamodule([r.module.model.eval() for r in runs], runs[-1].datamodule)
     predictor.save(out_dir / "predictor.pt")  # the served model: raw features in, GMV out (nam_mmm.serving)
+    summary["identifiability_ok"] = ident.ok
     summary["wall_seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     run_files = sorted(p for p in out_dir.rglob("*") if p.is_file())  # listed first: an artifact store inside the run folder must not copy itself
@@ -346,6 +365,10 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
         print(brand.pivot(index="unit", columns="feature", values="elasticity").to_string(float_format=lambda v: f"{v:.2f}"))
     if "recovery" in summary:
         print("\nRecovery of the generator's truth:", json.dumps({k: round(v, 4) for k, v in summary["recovery"].items()}))
+    if not ident.ok:
+        print(f"\nwarning: per-channel ROIs above are not identified by these data; see identifiability.json ({ident.message().split(' — ', 1)[-1]})")
+    if panel.report.has_warnings:
+        print(panel.report.warning_note())
     print(f"\nrun folder: {out_dir}")
     value = summary
     for part in str(cfg.get("objective", "test.r2")).split("."):
