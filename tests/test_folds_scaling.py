@@ -219,10 +219,9 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
     folds = make_splitter(cfg.validation).split(table.panel.periods)
     assert len(folds) == 6
     assert [f.test[0] for f in folds] == list(pd.date_range("2016-01-01", "2016-06-01", freq="MS"))
-    # early stopping watches the last training month, never the test month
-    assert all(len(f.test) == 1 and len(f.val) == 1 and f.val[0] < f.test[0] for f in folds)
-    assert list(folds[0].train) == list(pd.date_range("2015-07-01", "2015-11-01", freq="MS"))
-    assert list(folds[0].val) == [pd.Timestamp("2015-12-01")]
+    # no early-stopping month (the auto shrinkage regularizes); training always ends before the test month
+    assert all(len(f.test) == 1 and len(f.val) == 0 and f.train[-1] < f.test[0] for f in folds)
+    assert list(folds[0].train) == list(pd.date_range("2015-07-01", "2015-12-01", freq="MS"))
 
     report = table.panel.report
     (outage,) = report.by_check("outage")
@@ -232,12 +231,14 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
         assert column in missing, sorted(missing)
         assert missing[column].message.startswith("9 of 12 periods missing")
         assert len(missing[column].periods) == 9
-    # flagged (the config's action): the outage is a model control, and every row stays in the fit
-    assert "outage" in [s.name for s in table.model_specs]
-    assert (table.frame[FIT_WEIGHT] == 1).all()
+    # dropped (the config's action): the outage month leaves the fit but stays in the calendar for carry-over
+    assert "outage" not in [s.name for s in table.model_specs]
+    august = table.frame["period"] == pd.Timestamp("2015-08-01")
+    assert (table.frame.loc[august, FIT_WEIGHT] == 0).all() and (table.frame.loc[~august, FIT_WEIGHT] == 1).all()
 
     dm = PanelDataModule(table, folds[0])
-    assert dm.splits["train"]["x"].shape[0] == 5 * 5 and dm.splits["test"]["x"].shape[0] == 5
+    assert dm.splits["train"]["x"].shape[0] == 6 * 5 and dm.splits["test"]["x"].shape[0] == 5
+    assert float(dm.splits["train"]["weight"].sum()) == 5 * 5  # the outage month's 5 rows carry weight 0
     # the 9 reported channels are validated as they are, then summed into the configured groups
     assert table.channels == ["atl", "online", "sem"]
     assert dm.splits["train"]["media"].shape[1:] == (3, cfg.data.features.max_lag + 1)

@@ -80,7 +80,8 @@ def test_train_py_end_to_end_writes_the_run_files(cli_runs) -> None:
 
     # the printed results: accuracy table, ROI table, elasticities, and where the files went
     text = proc.stdout
-    header = text.splitlines()[0].split()
+    assert text.splitlines()[0].startswith("validation: 0 errors"), text[:300]  # the validation summary comes first
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("fold")).split()
     assert header[0] == "fold" and "r2" in header and any(h.startswith("mape") for h in header), text[:500]
     assert "ROI (training periods):" in text and "Elasticities by brand" in text
     assert f"run folder: {out}" in text
