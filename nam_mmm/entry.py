@@ -195,10 +195,6 @@ def _identifiability(table, folds, cfg: DictConfig):
     return check_identifiability(spend.to_numpy(dtype=float), list(table.channels), thresholds)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:,.3f}"
-
-
 def train(cfg: DictConfig) -> float:
     """Train per the composed config, write the run files into the Hydra run folder, return the objective.
 
@@ -225,163 +221,87 @@ def train(cfg: DictConfig) -> float:
         raise
 
 
-def _train(cfg: DictConfig, parents: list, opened: list) -> float:
-    import json
-    import time
-
-    import pandas as pd
-    import torch
-    from hydra.core.hydra_config import HydraConfig
+def _builders(cfg: DictConfig, table, n_folds: int, parents: list, opened: list):
+    """``make_module(dm)`` and ``make_trainer(fold, module)`` for :func:`run_folds`: the typed settings of the
+    model, constraints, loss, strategy and optimizer, and the trainer with its callbacks and fold loggers."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.validation import check_min_periods
-    from nam_mmm.evaluation.attribution import elasticity_table, roi_table
-    from nam_mmm.evaluation.metrics import accuracy
-    from nam_mmm.evaluation.report import _jsonable
-    from nam_mmm.evaluation.walk_forward import AcceptanceCriteria, acceptance, aggregate, elasticity_stability, ensemble_tables, fold_table
-    from nam_mmm.models.ensemble import FoldEnsemble
-    from nam_mmm.serving.predictor import Predictor
     from nam_mmm.training.loss import LossConfig
     from nam_mmm.training.module import NAMModule
     from nam_mmm.training.runner import ModelSettings, model_config
     from nam_mmm.training.shrinkage import ridge_shrinkage
+
+    settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
+    constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
+    loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
+    strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
+    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+
+    def make_module(dm) -> NAMModule:
+        fold_loss = vars(loss)
+        if loss.lambda_function == "auto":  # the fold's own cross-validated ridge penalty (training periods only)
+            fold_loss = {**fold_loss, "lambda_function": ridge_shrinkage(dm)}
+        return NAMModule(model_config(dm, settings, constraints), loss=fold_loss, strategy=strategy, max_epochs=int(cfg.trainer.max_epochs), **optimizer)
+
+    def make_trainer(fold, module):
+        callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+        loggers = _fold_loggers(cfg, parents, fold.index, n_folds)
+        opened.extend(lg for lg in loggers if lg not in opened)
+        warm = module.strategy.warm_epochs  # a hybrid's coordinate and block epochs
+        min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), warm + 1 if warm else 0)  # the last phase runs at least one epoch
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
+
+    return make_module, make_trainer
+
+
+def _train(cfg: DictConfig, parents: list, opened: list) -> float:
+    """compose → data → folds → fit → :class:`RunResult` → run folder → MLflow and console."""
+    import time
+
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+
+    from nam_mmm.data.validation import check_min_periods
+    from nam_mmm.evaluation.run_result import summarize_run
+    from nam_mmm.evaluation.walk_forward import AcceptanceCriteria
+    from nam_mmm.models.ensemble import FoldEnsemble
+    from nam_mmm.reporting.console import run_summary
+    from nam_mmm.run_folder import RunFolder
+    from nam_mmm.serving.predictor import Predictor
+    from nam_mmm.tracking import log_run
     from nam_mmm.training.walk_forward import run_folds
 
     started = time.perf_counter()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    folder = RunFolder(HydraConfig.get().runtime.output_dir)
     table = load_table(cfg.data)
     panel = table.panel
     print(panel.report.console_summary(max_lines=5))
     folds = make_splitter(cfg.validation).split(panel.periods)
     check_min_periods(len(panel.periods), str(cfg.validation.name), folds, source=panel.source)
     ident = _identifiability(table, folds, cfg)
-    (out_dir / "identifiability.json").write_text(json.dumps(_jsonable(ident.to_dict()), indent=2) + "\n")
+    folder.write_inputs(OmegaConf.to_yaml(cfg, resolve=True), panel.report.to_dict(), ident.to_dict())
     if not ident.ok:
         print(f"warning: {ident.message()}")
-    settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
-    constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
-    loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
-    panel.report.save(out_dir / "validation.json")
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
-    def make_module(dm) -> NAMModule:
-        fold_loss = vars(loss)
-        if loss.lambda_function == "auto":  # the fold's own cross-validated ridge penalty (training periods only)
-            fold_loss = {**fold_loss, "lambda_function": ridge_shrinkage(dm)}
-        return NAMModule(
-            model_config(dm, settings, constraints),
-            loss=fold_loss,
-            strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
-            max_epochs=int(cfg.trainer.max_epochs),
-            **OmegaConf.to_container(cfg.optimizer, resolve=True),
-        )
-
-    def make_trainer(fold, module):
-        callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-        loggers = _fold_loggers(cfg, parents, fold.index, len(folds))
-        opened.extend(lg for lg in loggers if lg not in opened)
-        warm = module.strategy.warm_epochs  # a hybrid's coordinate and block epochs
-        min_epochs = max(int(cfg.trainer.get("min_epochs") or 0), warm + 1 if warm else 0)  # the last phase runs at least one epoch
-        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
-
-    runs = run_folds(
-        table, folds, make_module, make_trainer, out_dir, seed=int(cfg.seed), batch_size=cfg.batch_size, on_fold_end=_pruning_hook(cfg, len(folds))
+    make_module, make_trainer = _builders(cfg, table, len(folds), parents, opened)
+    fold_results = run_folds(
+        table, folds, make_module, make_trainer, lambda f: folder.checkpoint_path(f.index, len(folds)),
+        seed=int(cfg.seed), batch_size=cfg.batch_size, on_fold_end=_pruning_hook(cfg, len(folds)),
     )
-    if not runs:  # a DDP worker process: rank 0 evaluates and reports
+    if not fold_results:  # a DDP worker process: rank 0 evaluates and reports
         return float("nan")
-    evaluations = [r.evaluation for r in runs]
-
-    oos = pd.concat([ev.test_predictions.assign(fold=r.fold.index) for r, ev in zip(runs, evaluations, strict=True)], ignore_index=True)
-    oos[["fold", "period", "brand", "sku", "actual", "predicted", "fit_weight"]].rename(columns={"period": "date"}).to_csv(out_dir / "oos_predictions.csv", index=False)
-    fit = oos[oos["fit_weight"] > 0]
-    summary: dict = {"test": accuracy(fit["actual"], fit["predicted"], fit["sku"]), "folds": len(folds)}
-    verdict = None
-    if len(runs) == 1:
-        summary = {**evaluations[0].metrics, **summary}
-    else:
-        folds_df = fold_table(folds, evaluations)
-        folds_df.to_csv(out_dir / "folds.csv", index=False)
-        stability = elasticity_stability(evaluations)
-        stability.to_csv(out_dir / "elasticity_stability.csv", index=False)
-        agg = aggregate(oos, folds_df, stability)
-        criteria = AcceptanceCriteria(**OmegaConf.to_container(cfg.validation.get("acceptance") or {}, resolve=True))
-        verdict = acceptance(agg, criteria)
-        passed = bool(verdict["passed"].all())
-        (out_dir / "acceptance.json").write_text(json.dumps(_jsonable({"passed": passed, "criteria": verdict.to_dict("records")}), indent=2) + "\n")
-        # the fold ensemble on every period: mean elasticities / ROI and their spread across fold models
-        full = runs[-1].datamodule
-        members = [r.module.model.eval() for r in runs]
-        el, roi = ensemble_tables([elasticity_table(m, full, "all") for m in members], [roi_table(m, full, "all") for m in members])
-        el.to_csv(out_dir / "elasticities.csv", index=False)
-        roi.to_csv(out_dir / "roi.csv", index=False)
-        roi[["channel", "contribution_inr"]].to_csv(out_dir / "contributions.csv", index=False)
-        evaluations[-1].curves.to_csv(out_dir / "curves.csv", index=False)
-        torch.save(FoldEnsemble(members).to_dict(), out_dir / "ensemble.pt")
-        summary.update({"walk_forward": agg, "acceptance_passed": passed})
-        if panel.truth:
-            from nam_mmm.evaluation.recovery import recovery_metrics
-
-            summary["recovery"] = recovery_metrics(panel.truth, el, roi, oos)
-    predictor = Predictor.from_datamodule([r.module.model.eval() for r in runs], runs[-1].datamodule)
-    predictor.save(out_dir / "predictor.pt")  # the served model: raw features in, GMV out (nam_mmm.serving)
-    summary["identifiability_ok"] = ident.ok
-    summary["wall_seconds"] = round(time.perf_counter() - started, 2)
-    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
-    run_files = sorted(p for p in out_dir.rglob("*") if p.is_file())  # listed first: an artifact store inside the run folder must not copy itself
-    for lg in parents:
-        lg.log_metrics(_flat_metrics(summary))
-        if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
-            for path in run_files:
-                rel = path.parent.relative_to(out_dir)
-                lg.experiment.log_artifact(lg.run_id, str(path), None if str(rel) == "." else str(rel))
-            if cfg.get("log_pyfunc"):
-                from nam_mmm.serving.mlflow_model import log_pyfunc
-
-                last = table.frame[table.frame["period"] == panel.periods[-1]].head(5)  # real rows as the input example
-                uri = log_pyfunc(lg.experiment, lg.run_id, predictor, out_dir / "predictor.pt", predictor.request_rows(last))
-                lg.experiment.set_tag(lg.run_id, "model_uri", uri)
-                print(f"MLflow pyfunc: {uri}")
-        lg.finalize("success")
-
-    print(fold_table(folds, evaluations)[["fold", "train", "test", "r2", "mape", "r2_within_sku_log", "epochs"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if len(runs) > 1:
-        p = summary["walk_forward"]
-        print(f"\npooled out-of-sample: R² {p['pooled']['r2']:.3f}, MAPE {p['pooled']['mape']:.2f} %; fold R² {p['fold_r2_mean']:.3f} ± {p['fold_r2_std']:.3f} (range {p['fold_r2_range']:.3f})")
-        print("\nacceptance:", "PASS" if summary["acceptance_passed"] else "FAIL")
-        print(verdict.to_string(index=False))
-        print("\nROI (fold ensemble, all periods; interval = mean ± 1.96 sd across fold models):")
-        print(roi[["channel", "spend_inr", "contribution_inr", "roi", "roi_lower", "roi_upper", "marginal_roi", "adstock_decay"]].to_string(index=False, float_format=_fmt))
-    else:
-        print("\nROI (training periods):")
-        roi_cols = ["channel", "spend_inr", "contribution_inr", "roi", "marginal_roi", "adstock_decay"]
-        roi_cols += [c for c in ("peak_vs_max_observed",) if c in evaluations[0].roi]  # beta-gamma: where the response peaks
-        print(evaluations[0].roi[roi_cols].to_string(index=False, float_format=_fmt))
-        el = evaluations[0].elasticities
-    brand = el[el["level"] == "brand"]
-    if len(brand):
-        print("\nElasticities by brand (d log GMV / d log x):")
-        print(brand.pivot(index="unit", columns="feature", values="elasticity").to_string(float_format=lambda v: f"{v:.2f}"))
-    if "recovery" in summary:
-        print("\nRecovery of the generator's truth:", json.dumps({k: round(v, 4) for k, v in summary["recovery"].items()}))
-    if not ident.ok:
-        print(f"\nwarning: per-channel ROIs above are not identified by these data; see identifiability.json ({ident.message().split(' — ', 1)[-1]})")
-    if panel.report.has_warnings:
-        print(panel.report.warning_note())
-    print(f"\nrun folder: {out_dir}")
-    value = summary
-    for part in str(cfg.get("objective", "test.r2")).split("."):
-        value = value[part]
-    return float(value)
-
-
-def _flat_metrics(d: dict, prefix: str = "") -> dict[str, float]:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat_metrics(v, key + "."))
-        elif isinstance(v, (int, float)) and math.isfinite(v):  # MLflow cannot store NaN or infinity faithfully
-            out[key.replace("%", "pct")] = float(v)
-    return out
+    acceptance_cfg = cfg.validation.get("acceptance")
+    criteria = AcceptanceCriteria(**OmegaConf.to_container(acceptance_cfg, resolve=True)) if acceptance_cfg else AcceptanceCriteria()
+    result = summarize_run(fold_results, panel.truth, criteria)
+    predictor = Predictor.from_datamodule([m.eval() for m in result.members], fold_results[-1].datamodule)  # the served model
+    result.metrics["identifiability_ok"] = ident.ok
+    result.metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    ensemble = FoldEnsemble(result.members).to_dict() if result.mode == "walk_forward" else None
+    folder.write_result(result, predictor, ensemble)
+    last = table.frame[table.frame["period"] == panel.periods[-1]].head(5)  # real rows as the pyfunc's input example
+    log_run(parents, folder, result.metrics, predictor, lambda: predictor.request_rows(last), bool(cfg.get("log_pyfunc")))
+    ident_note = "" if ident.ok else ident.message().split(" — ", 1)[-1]
+    print(run_summary(result, folder.root, ident_note, panel.report.warning_note() if panel.report.has_warnings else ""))
+    return result.objective(str(cfg.get("objective", "test.r2")))

@@ -197,3 +197,37 @@ def runs_table(
     if metric in table:
         table = table.sort_values(metric, ascending=direction != "maximize", na_position="last", kind="stable")
     return table.head(top_k).reset_index(drop=True), context
+
+
+def flat_metrics(d: dict, prefix: str = "") -> dict[str, float]:
+    """Nested metrics as flat ``a.b.c -> value`` pairs, finite numbers only (MLflow cannot store NaN or inf faithfully)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_metrics(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[key.replace("%", "pct")] = float(v)
+        elif isinstance(v, bool):
+            out[key] = float(v)
+    return out
+
+
+def log_run(loggers: list, folder, metrics: dict, predictor, input_example, log_model: bool) -> None:
+    """Log a finished run to its loggers: the summary metrics, every file of the run folder as an artifact,
+    the served model as an MLflow pyfunc (``log_model``; its URI in the ``model_uri`` tag), then close them.
+    ``input_example`` is a callable returning the pyfunc's example request rows (built only when needed)."""
+    files = folder.files()  # listed first: an artifact store inside the run folder must not copy itself
+    for lg in loggers:
+        lg.log_metrics(flat_metrics(metrics))
+        if getattr(lg, "run_id", None) and hasattr(lg, "experiment"):
+            for path in files:
+                rel = path.parent.relative_to(folder.root)
+                lg.experiment.log_artifact(lg.run_id, str(path), None if str(rel) == "." else str(rel))
+            if log_model:
+                from nam_mmm.serving.mlflow_model import log_pyfunc
+
+                uri = log_pyfunc(lg.experiment, lg.run_id, predictor, folder.root / "predictor.pt", input_example())
+                lg.experiment.set_tag(lg.run_id, "model_uri", uri)
+                print(f"MLflow pyfunc: {uri}")
+        lg.finalize("success")

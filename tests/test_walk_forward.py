@@ -241,8 +241,8 @@ def _train_fold(table, fold, out_dir: Path) -> dict[str, torch.Tensor]:
         callbacks = [instantiate(c) for c in cfg.callbacks.values()]
         return instantiate(cfg.trainer, callbacks=callbacks, logger=False)
 
-    (run,) = run_folds(table, [fold], make_module, make_trainer, out_dir, seed=0)
-    return {k: v.clone() for k, v in run.module.model.state_dict().items()}
+    (run,) = run_folds(table, [fold], make_module, make_trainer, lambda f: out_dir / "model.ckpt", seed=0)
+    return {k: v.clone() for k, v in run.model.state_dict().items()}
 
 
 def test_corrupted_test_gmv_leaves_the_trained_model_bit_identical(tiny_table, tmp_path) -> None:

@@ -1,12 +1,9 @@
-"""Evaluate a trained fold and write the run files (metrics.json, elasticities.csv, roi.csv, …)."""
+"""Evaluate a trained fold: accuracy per split, elasticities, ROI, curves and truth recovery (no files: see nam_mmm.run_folder)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from nam_mmm.data.datamodule import PanelDataModule
@@ -29,35 +26,6 @@ class FoldEvaluation:
     @property
     def test_predictions(self) -> pd.DataFrame:
         return self.predictions[self.predictions["split"] == "test"]
-
-    def write(self, out_dir: str | Path) -> list[Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            "metrics.json": lambda p: p.write_text(json.dumps(_jsonable(self.metrics), indent=2, sort_keys=True) + "\n"),
-            "elasticities.csv": lambda p: self.elasticities.to_csv(p, index=False),
-            "contributions.csv": lambda p: self.roi[["channel", "contribution_inr", "share_of_gmv"]].to_csv(p, index=False),
-            "roi.csv": lambda p: self.roi.to_csv(p, index=False),
-            "curves.csv": lambda p: self.curves.to_csv(p, index=False),
-            "predictions.csv": lambda p: self.predictions.to_csv(p, index=False),
-        }
-        paths = []
-        for name, write in files.items():
-            write(out / name)
-            paths.append(out / name)
-        return paths
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def evaluate_fold(model: HierarchicalNAM, dm: PanelDataModule, truth: dict | None = None) -> FoldEvaluation:

@@ -117,9 +117,13 @@ def ensemble_tables(elasticities: list[pd.DataFrame], rois: list[pd.DataFrame], 
     g = e.groupby(["level", "unit", "feature"], sort=False)["elasticity"]
     el = pd.DataFrame({"elasticity": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "members": g.size()}).reset_index()
     el["lower"], el["upper"] = el["elasticity"] - z * el["sd"], el["elasticity"] + z * el["sd"]
-    el = el[["level", "unit", "feature", "elasticity", "lower", "upper", "sd", "members"]]
+    cols = ["level", "unit", "feature", "elasticity", "lower", "upper", "sd", "members"]
+    if "n_rows" in e:  # rows each member's elasticity averages over (the same rows for every member)
+        el["n_rows"] = e.groupby(["level", "unit", "feature"], sort=False)["n_rows"].first().to_numpy()
+        cols.append("n_rows")
+    el = el[cols]
     r = pd.concat([x.assign(member=i) for i, x in enumerate(rois)], ignore_index=True)
-    cols = ["contribution_inr", "roi", "marginal_roi", "adstock_decay"]
+    cols = ["contribution_inr", *(["share_of_gmv"] if "share_of_gmv" in r else []), "roi", "marginal_roi", "adstock_decay"]
     gr = r.groupby("channel", sort=False)
     roi = gr[["spend_inr", *cols]].mean()
     for c in ("roi", "marginal_roi"):

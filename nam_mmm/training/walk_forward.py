@@ -8,7 +8,6 @@ to rupees by the model itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -16,17 +15,10 @@ import lightning as L
 from nam_mmm.data.datamodule import PanelDataModule
 from nam_mmm.data.features import FeatureTable
 from nam_mmm.data.folds import Fold
-from nam_mmm.evaluation.report import FoldEvaluation, evaluate_fold
+from nam_mmm.evaluation.report import evaluate_fold
+from nam_mmm.evaluation.run_result import FoldResult
 from nam_mmm.training.module import NAMModule
 from nam_mmm.training.runner import fit_fold
-
-
-@dataclass
-class FoldRun:
-    fold: Fold
-    datamodule: PanelDataModule
-    module: NAMModule
-    evaluation: FoldEvaluation
 
 
 def run_folds(
@@ -34,15 +26,15 @@ def run_folds(
     folds: list[Fold],
     make_module: Callable[[PanelDataModule], NAMModule],
     make_trainer: Callable[[Fold, NAMModule], L.Trainer],
-    out_dir: Path,
+    checkpoint_path: Callable[[Fold], Path],
     seed: int = 0,
     batch_size: int | None = None,
-    on_fold_end: Callable[[FoldRun], None] | None = None,
-) -> list[FoldRun]:
-    """Train and evaluate one model per fold; each fold's files go to ``out_dir/fold_<k>`` (or ``out_dir``
-    itself when there is a single fold), with one checkpoint per fold. Under DDP only global rank 0 returns
-    fold runs (the other processes return an empty list). ``on_fold_end`` sees each evaluated fold (e.g. to report it to a
-    hyper-parameter search, which may stop the run by raising)."""
+    on_fold_end: Callable[[FoldResult], None] | None = None,
+) -> list[FoldResult]:
+    """Train and evaluate one model per fold, saving each fold's checkpoint at ``checkpoint_path(fold)``.
+    Under DDP only global rank 0 returns fold results (the other processes return an empty list).
+    ``on_fold_end`` sees each evaluated fold (e.g. to report it to a hyper-parameter search, which may stop the
+    run by raising)."""
     runs = []
     for fold in folds:
         L.seed_everything(seed, workers=True, verbose=False)
@@ -50,8 +42,7 @@ def run_folds(
         module = make_module(dm)
         trainer = make_trainer(fold, module)
         result = fit_fold(dm, module, trainer)
-        fold_dir = out_dir if len(folds) == 1 else out_dir / f"fold_{fold.index}"
-        trainer.save_checkpoint(fold_dir / "model.ckpt")  # collective under DDP; rank 0 writes
+        trainer.save_checkpoint(checkpoint_path(fold))  # collective under DDP; rank 0 writes
         if not trainer.is_global_zero:
             continue  # under DDP every process trains; only the first one evaluates and writes files
         evaluation = evaluate_fold(result.module.model, dm, table.panel.truth)
@@ -64,8 +55,7 @@ def run_folds(
                 "lambda_function": float(result.module.loss_fn.config.lambda_function),
             }
         )
-        evaluation.write(fold_dir)
-        runs.append(FoldRun(fold, dm, result.module, evaluation))
+        runs.append(FoldResult(fold, evaluation, result.module.model, dm))
         if on_fold_end is not None:
             on_fold_end(runs[-1])
     return runs
