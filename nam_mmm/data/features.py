@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.data.adstock import geometric_adstock
+from nam_mmm.data.calendar import Event, event_shares, fourier_terms, resolve_events
 from nam_mmm.data.panel import (
     BRAND,
     CROSS_PRICE,
@@ -114,6 +115,10 @@ class FeatureConfig:
         cross_price_fallback: for a brand with one SKU, ``all`` uses the other SKUs of the panel, ``none`` leaves it
             missing (error if used).
         specs: overrides of the default :class:`FeatureSpec` fields, by feature name.
+        fourier_order: harmonics of the year: ``fourier_sin_k``/``fourier_cos_k`` for k = 2..order join the model
+            features (1 = only ``month_sin``/``month_cos``).
+        events: retail events whose day share per period joins the model features as ``event_<name>`` (names of
+            :data:`nam_mmm.data.calendar.EVENTS`, or ``{name: {dates, days_before, days_after}}``).
     """
 
     model_features: list[str] = field(
@@ -127,6 +132,16 @@ class FeatureConfig:
     atl_channels: list[str] = field(default_factory=lambda: ["tv", "sponsorship", "radio", "content_marketing"])
     cross_price_fallback: str = "all"
     specs: dict[str, dict] = field(default_factory=dict)
+    fourier_order: int = 1
+    events: list[str] | dict[str, dict | None] | None = None
+
+    def resolved_events(self) -> dict[str, Event]:
+        return resolve_events(self.events)
+
+    def calendar_feature_names(self) -> list[str]:
+        """The Fourier and event features this config adds to the model features."""
+        fourier = [f"fourier_{f}_{k}" for k in range(2, int(self.fourier_order) + 1) for f in ("sin", "cos")]
+        return fourier + [f"event_{name}" for name in self.resolved_events()]
 
     def decay_for(self, channels: list[str]) -> np.ndarray:
         d = self.adstock_decay
@@ -175,15 +190,23 @@ def _cross_price(frame: pd.DataFrame, fallback: str) -> pd.Series:
 CALENDAR_FEATURES = ("month_sin", "month_cos", "festive", "time_index")
 
 
-def calendar_features(period: pd.Series, calendar: pd.DatetimeIndex, festive_months: list[int]) -> pd.DataFrame:
-    """The features that are functions of the period alone (:data:`CALENDAR_FEATURES`), for each row.
+def is_calendar_feature(name: str) -> bool:
+    """Whether a feature is a function of the period alone (derived, never asked of a user or a request)."""
+    return name in CALENDAR_FEATURES or name.startswith(("fourier_sin_", "fourier_cos_", "event_"))
+
+
+def calendar_features(
+    period: pd.Series, calendar: pd.DatetimeIndex, festive_months: list[int], fourier_order: int = 1, events: dict[str, Event] | None = None
+) -> pd.DataFrame:
+    """The features that are functions of the period alone, for each row: :data:`CALENDAR_FEATURES`, Fourier
+    harmonics 2..``fourier_order`` and the ``event_<name>`` day shares (:mod:`nam_mmm.data.calendar`).
 
     ``time_index`` is the position of the row's period in ``calendar`` (the panel's periods, or that calendar
     extended at the panel's frequency for periods after it, as a served model needs).
     """
     month_pos = (period.dt.month - 1 + (period.dt.day - 1) / period.dt.days_in_month) / 12.0
     position = pd.Series(np.arange(len(calendar), dtype=float), index=calendar)
-    return pd.DataFrame(
+    base = pd.DataFrame(
         {
             "month_sin": np.sin(2 * np.pi * month_pos),
             "month_cos": np.cos(2 * np.pi * month_pos),
@@ -192,6 +215,7 @@ def calendar_features(period: pd.Series, calendar: pd.DatetimeIndex, festive_mon
         },
         index=period.index,
     )
+    return pd.concat([base, fourier_terms(period, fourier_order), event_shares(period, calendar, events or {})], axis=1)
 
 
 def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> FeatureTable:
@@ -227,7 +251,13 @@ def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> 
             add(f"nps_lag{lag}", g.shift(lag).fillna(df[NPS]), "brand_health", f"NPS {lag} period(s) earlier (first periods: current)", "NPS points", "nps")
         add("nps_change", g.diff().fillna(0.0), "brand_health", "NPS − previous NPS", "NPS points", "nps")
 
-    calendar = calendar_features(df[PERIOD], periods, cfg.festive_months)
+    events = cfg.resolved_events()
+    calendar = calendar_features(df[PERIOD], periods, cfg.festive_months, int(cfg.fourier_order), events)
+    for k in range(2, int(cfg.fourier_order) + 1):
+        add(f"fourier_sin_{k}", calendar[f"fourier_sin_{k}"], "seasonality", f"sin(2π · {k} · day of year / days in year)", "", "period")
+        add(f"fourier_cos_{k}", calendar[f"fourier_cos_{k}"], "seasonality", f"cos(2π · {k} · day of year / days in year)", "", "period")
+    for name, ev in events.items():
+        add(f"event_{name}", calendar[f"event_{name}"], "seasonality", f"share of the period's days within {ev.days_before} days before to {ev.days_after} after {name}", "fraction", "period")
     add("month_sin", calendar["month_sin"], "seasonality", "sin(2π · month position / 12)", "", "period")
     add("month_cos", calendar["month_cos"], "seasonality", "cos(2π · month position / 12)", "", "period")
     add("festive", calendar["festive"], "seasonality", f"month in {cfg.festive_months}", "0/1", "period")
@@ -254,12 +284,13 @@ def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> 
     for c in panel.controls:
         desc[c] = {"role": "control", "formula": "given", "units": "", "source": panel.column_sources.get(c, src)}
 
-    names = list(dict.fromkeys([*cfg.model_features, *panel.controls]))
+    names = list(dict.fromkeys([*cfg.model_features, *cfg.calendar_feature_names(), *panel.controls]))
     specs = []
     for name in names:
         if name not in df:
             raise ConfigError(f"model feature '{name}' is not in the feature table (available: {', '.join(sorted(desc))})")
-        base = DEFAULT_SPECS.get(name, FeatureSpec(name, "control"))
+        default = FeatureSpec(name, "seasonality", "identity", "none", "none") if is_calendar_feature(name) else FeatureSpec(name, "control")
+        base = DEFAULT_SPECS.get(name, default)
         over = cfg.specs.get(name, {})
         spec = FeatureSpec(**{**asdict(base), **dict(over)})
         if df[name].isna().any():

@@ -34,7 +34,8 @@ import torch
 
 from nam_mmm.data.adstock import lag_stack
 from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import CALENDAR_FEATURES, calendar_features
+from nam_mmm.data.calendar import Event
+from nam_mmm.data.features import calendar_features, is_calendar_feature
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble
@@ -64,11 +65,13 @@ class ServingSpec:
     history: np.ndarray  # spend per period × channel (national) or period × SKU × channel, rupees
     ranges: dict[str, list[float]] = field(default_factory=dict)  # input column -> [min, max] on the training rows
     range_factor: float = RANGE_FACTOR  # see Predictor.out_of_range
+    fourier_order: int = 1  # harmonics of the year among the features (data.features.fourier_order)
+    events: dict[str, dict] = field(default_factory=dict)  # event name -> {dates, days_before, days_after}
 
     @property
     def inputs(self) -> list[str]:
         """Request columns besides period and SKU."""
-        return [f for f in self.features if f not in CALENDAR_FEATURES] + [spend_col(c) for c in self.channels]
+        return [f for f in self.features if not is_calendar_feature(f)] + [spend_col(c) for c in self.channels]
 
 
 class Predictor:
@@ -107,6 +110,8 @@ class Predictor:
             national=panel.national_spend(),
             max_lag=int(table.config.max_lag),
             festive_months=[int(m) for m in table.config.festive_months],
+            fourier_order=int(table.config.fourier_order),
+            events={k: {"dates": list(e.dates), "days_before": e.days_before, "days_after": e.days_after} for k, e in table.config.resolved_events().items()},
             periods=[p.strftime("%Y-%m-%d") for p in panel.periods],
             freq=str(panel.freq),
             history=np.asarray(history, dtype=float),
@@ -253,10 +258,11 @@ class Predictor:
         flags = self.out_of_range(df, range_factor)
         if flags.ne("").any():
             log.warning("request rows %s: inputs outside the training range", ", ".join(str(i + 1) for i in np.flatnonzero(flags.ne(""))[:8]))
-        calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months)
+        events = {k: Event(tuple(e["dates"]), int(e["days_before"]), int(e["days_after"])) for k, e in self.spec.events.items()}
+        calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months, self.spec.fourier_order, events)
         x = np.zeros((len(df), len(self.spec.features)))
         for j, f in enumerate(self.spec.features):
-            x[:, j] = calendar[f] if f in CALENDAR_FEATURES else df[f]
+            x[:, j] = calendar[f] if is_calendar_feature(f) else df[f]
         brand = self._sku_brand_index[s_idx]
         f = torch.get_default_dtype()
         out = self.model(
