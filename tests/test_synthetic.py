@@ -151,3 +151,180 @@ def test_single_sku_panel_is_rejected_with_a_clear_error() -> None:
     # one SKU has no peers to take a cross price from: a clear config error, not a panel of NaNs
     with pytest.raises(ConfigError, match="at least 2 SKUs"):
         load_synthetic(n_brands=1, skus_per_brand=1, n_periods=10, seed=0)
+
+
+# ---------------------------------------------------------------- scenario options -----------------------
+
+# sha256 of panel.csv / truth.json / truth_rows.csv written by the generator before the scenario options existed
+# (commit 0ac1a51): with every option at its default the files must stay byte-identical
+ORIGINAL_FILES = {
+    "default": ({}, {
+        "panel": "5e2df2b8f84a9fdc4884148788027c1c19c6fe3de2c22b666405cdfa0fddaa61",
+        "truth": "b4e766160e806477438aa86a9566526290a2eabef2dc1531f098df755f847038",
+        "truth_rows": "8dff3f35ab6cfce723999e9febbf396d4b48b3f65d5ba08687976e2c7c598830",
+    }),
+    "small": (SMALL, {
+        "panel": "2d298d69564c731e5da0c6b06f88cd650de6c50296a4e08e4e2cad96d4ee674a",
+        "truth": "c84fb8de3b2d7ca2e4a859c0f193aeae3ebad45618e922421bc0ea120e441d2f",
+        "truth_rows": "a750f06f7373357d36c7c45c8c7c4ed55798ad175a4f2163ea843762011357c8",
+    }),
+    "monthly_log": (dict(n_brands=2, skus_per_brand=3, n_periods=36, freq="MS", saturation="log", seed=11, noise_sd=0.1), {
+        "panel": "661f4d1d27f745693faed0b93d0bb296796b03f8cac1bb0225971c9fd3b712b9",
+        "truth": "155d9256df23681bb332d0e0eacdc4ac03fefcf3280bce5c1e22cecf0b73c6d1",
+        "truth_rows": "85a8f8a401a5b5ae59d04bad96a6ccf8a780893f9af89a598a19b3c5d2053425",
+    }),
+}
+
+
+@pytest.mark.parametrize("name", list(ORIGINAL_FILES))
+def test_defaults_reproduce_the_original_generator_byte_for_byte(tmp_path: Path, name: str) -> None:
+    import hashlib
+
+    cfg, expected = ORIGINAL_FILES[name]
+    paths = generate(SyntheticConfig(**cfg)).write(tmp_path)
+    got = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in paths.items()}
+    assert got == expected
+    truth = json.loads(paths["truth"].read_text())
+    assert "seasonality" not in truth["config"] and "media_share_of_gmv" not in truth  # no scenario keys by default
+
+
+def _ch(name, pattern="flighted", **kw):
+    base = dict(name=name, mean_spend=5e6, decay=0.3, beta=0.03, on_air_share=0.6, pattern=pattern)
+    return {**base, **kw}
+
+
+def test_festival_effects_land_on_the_festival_dates() -> None:
+    from nam_mmm.data.synthetic import FESTIVALS, festival_overlap
+
+    sp = generate(SyntheticConfig(n_brands=2, skus_per_brand=2, n_periods=104, start="2023-01-02", seasonality="festival", seed=5))
+    rows = sp.truth_rows
+    assert (rows["effect_season"] == 0).all()  # festival only: no smooth seasonality
+    periods = pd.date_range("2023-01-02", periods=104, freq="W-MON")
+    overlap, days, names = festival_overlap(periods, "W-MON")
+    festive = pd.Series(overlap.sum(1) > 0, index=periods)
+    effect = rows.groupby(PERIOD)["effect_festival"].mean()
+    assert (effect[festive[festive].index] > 0).all()
+    assert (effect[festive[~festive].index] == 0).all()
+    # the week holding Diwali 2023 (12 Nov, a Sunday: the week of Monday 6 Nov) and the Republic Day sale week are festive
+    assert effect[pd.Timestamp("2023-11-06")] > 0 and effect[pd.Timestamp("2024-01-22")] > 0
+    assert effect[pd.Timestamp("2023-07-03")] == 0  # early July: no event
+    # the biggest lift of the year is the big festive sale or Diwali, per brand
+    for _, g in rows.groupby(rows[SKU].str.rsplit("_sku", n=1).str[0]):
+        top = g.groupby(PERIOD)["effect_festival"].mean().idxmax()
+        near = [abs((top - pd.Timestamp(d)).days) <= 10 for n in ("diwali", "big_festive_sale") for d in FESTIVALS[n].dates]
+        assert any(near), top
+    assert set(sp.truth["festival_calendar"]) == set(names)
+    # a month dilutes a one-week festival: the monthly peak lift is below the weekly one
+    monthly = generate(SyntheticConfig(n_brands=2, skus_per_brand=2, n_periods=24, freq="MS", start="2023-01-01", seasonality="festival", seed=5))
+    assert 0 < monthly.truth_rows["effect_festival"].max() < rows["effect_festival"].max()
+    with pytest.raises(ConfigError, match="festival calendar covers"):
+        generate(SyntheticConfig(n_periods=30, start="2026-10-05", seasonality="festival"))
+
+
+def test_delayed_adstock_peaks_at_theta() -> None:
+    from nam_mmm.data.synthetic import ChannelTruth, channel_adstock, delayed_weights
+
+    w = delayed_weights(0.5, 3.0, 8)
+    assert int(np.argmax(w)) == 3 and w.sum() == pytest.approx(1.0)
+    impulse = np.zeros((20, 2))
+    impulse[5] = 1.0
+    chans = [ChannelTruth("a", 1.0, 0.6, 0.1, adstock="delayed", peak_lag=3.0), ChannelTruth("b", 1.0, 0.6, 0.1)]
+    out = channel_adstock(impulse, chans, "geometric", 8)
+    assert int(np.argmax(out[:, 0])) == 5 + 3  # carry-over peaks θ periods after the spend
+    assert int(np.argmax(out[:, 1])) == 5  # geometric peaks on the spend period
+    np.testing.assert_allclose(out[5:14, 1], 0.6 ** np.arange(9))
+    # the generator uses it: a delayed channel's effect peaks θ periods after a one-off burst
+    sp = generate(SyntheticConfig(n_brands=1, skus_per_brand=2, n_periods=60, seed=2, adstock="delayed",
+                                  channels=[_ch("tv", pattern="always_on", decay=0.5, peak_lag=2.0)]))
+    assert sp.truth["adstock_by_channel"] == {"tv": "delayed"}
+
+
+def test_exponential_saturation_is_concave_and_beta_at_mean() -> None:
+    from nam_mmm.data.synthetic import ChannelTruth, media_response
+
+    ch = ChannelTruth("x", 1.0, 0.3, 0.05, half_saturation=0.7)
+    x = np.linspace(0, 5, 201)
+    y = media_response(x, ch, "exponential")
+    assert y[0] == 0 and media_response(np.ones(1), ch, "exponential")[0] == pytest.approx(0.05)
+    assert (np.diff(y) > 0).all() and (np.diff(y, 2) < 0).all()  # increasing, strictly concave
+    assert y[-1] < 0.05 / (1 - np.exp(-1 / 0.7))  # bounded by its saturation level
+    # a channel's own form wins over the panel's
+    own = ChannelTruth("x", 1.0, 0.3, 0.05, half_saturation=0.7, saturation="exponential")
+    np.testing.assert_allclose(media_response(x, own, "hill"), y)
+
+
+def test_spend_patterns_flat_always_on_and_flighted() -> None:
+    chans = [_ch("flat", "flat"), _ch("on", "always_on"), _ch("bursty", "flighted", on_air_share=0.4)]
+    panel = load_synthetic(n_brands=2, skus_per_brand=2, n_periods=104, seed=4, channels=chans)
+    spend = panel.spend_by_period()
+    flat = spend[spend_col("flat")]
+    assert (flat > 0).all() and flat.std() / flat.mean() < 0.03  # the nearly flat channel barely varies
+    assert (spend[spend_col("on")] > 0).all() and spend[spend_col("on")].std() / spend[spend_col("on")].mean() > 0.2
+    assert (spend[spend_col("bursty")] == 0).mean() > 0.3  # flighted: many zero weeks
+    assert panel.national_spend()
+
+
+def test_media_share_hits_the_requested_share() -> None:
+    for share in (0.05, 0.10, 0.15):
+        sp = generate(SyntheticConfig(**{**SMALL, "n_periods": 60}, media_share=share))
+        assert sp.truth["media_share_of_gmv"] == pytest.approx(share, abs=1e-6)
+        rows = sp.truth_rows
+        media = rows[[c for c in rows if c.startswith("effect_media_")]].sum(1)
+        gmv = np.exp(rows["log_gmv_mean"])
+        assert float((gmv * -np.expm1(-media)).sum() / gmv.sum()) == pytest.approx(share, abs=1e-6)  # from the rows, independently
+        assert sum(sp.truth["contribution_share"].values()) == pytest.approx(1.0)
+
+
+def test_sku_and_brand_level_spend() -> None:
+    for level in ("sku", "brand"):
+        panel = load_synthetic(**{**SMALL, "n_periods": 60}, spend_level=level)
+        assert not panel.national_spend()
+        f = panel.frame
+        tv = f.pivot(index=PERIOD, columns=SKU, values=spend_col("tv"))
+        ratio = tv.iloc[:, 1] / tv.iloc[:, 0]  # two SKUs of brand_1
+        on = tv.iloc[:, 0] > 0
+        if level == "brand":  # one brand series split over its SKUs by size: a fixed ratio
+            assert ratio[on].std() < 1e-6 * ratio[on].mean()
+        else:  # each SKU its own series
+            assert ratio[on & (tv.iloc[:, 1] > 0)].std() > 0.1 * ratio[on & (tv.iloc[:, 1] > 0)].mean()
+        truth = panel.truth
+        for ch in panel.channels:
+            assert truth["total_spend_inr"][ch] == pytest.approx(f[spend_col(ch)].sum(), rel=1e-12)
+            assert truth["roi"][ch] == pytest.approx(truth["contribution_inr"][ch] / truth["total_spend_inr"][ch])
+        assert (f["total_spend"] - f[panel.spend_columns].sum(1)).abs().max() < 1e-6
+        prepare_panel(panel)
+        assert panel.report.errors == []
+
+
+def test_spend_correlation_controls_co_movement() -> None:
+    chans = [_ch(n, "always_on") for n in ("a", "b", "c", "d")]
+
+    def mean_corr(rho: float) -> float:
+        s = np.log(load_synthetic(**{**SMALL, "n_periods": 150}, channels=chans, spend_correlation=rho).spend_by_period())
+        return float(np.mean([np.corrcoef(s.iloc[:, i], s.iloc[:, j])[0, 1] for i, j in itertools.combinations(range(4), 2)]))
+
+    assert mean_corr(0.9) > 0.7 and mean_corr(0.9) > mean_corr(0.0) + 0.4
+
+
+def test_scenario_options_leave_the_other_draws_alone() -> None:
+    # same seed: prices and elasticities do not move when a scenario option is switched on
+    a, b = generate(SyntheticConfig(**SMALL)), generate(SyntheticConfig(**SMALL, seasonality="both", media_share=0.1))
+    np.testing.assert_array_equal(a.frame["mrp"], b.frame["mrp"])
+    assert a.truth["own_price_elasticity"] == b.truth["own_price_elasticity"]
+    np.testing.assert_array_equal(a.truth_rows["effect_season"], b.truth_rows["effect_season"])
+    assert b.truth["config"]["seasonality"] == "both" and "spend_level" not in b.truth["config"]
+
+
+def test_bad_scenario_options_raise() -> None:
+    for kw, match in (
+        (dict(seasonality="lunar"), "seasonality"),
+        (dict(adstock="weibull"), "adstock"),
+        (dict(spend_level="store"), "spend_level"),
+        (dict(media_share=1.2), "media_share"),
+        (dict(spend_correlation=-0.1), "spend_correlation"),
+        (dict(festivals=["halloween"]), "unknown festival"),
+        (dict(channels=[_ch("x", "pulsed")]), "pattern"),
+        (dict(channels=[_ch("x", peak_lag=12.0)]), "peak_lag"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            SyntheticConfig(**kw)

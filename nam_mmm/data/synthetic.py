@@ -19,6 +19,28 @@ The truth dictionary holds every parameter, per-channel true contribution (rupee
 panel: GMV minus GMV with that channel's spend at zero, on the noiseless median) and ROI
 (contribution / spend), the true own-price elasticity per SKU, and the noise floor (R² of the
 noiseless mean against the noisy log GMV). Same seed → byte-identical files.
+
+Scenario options (defaults reproduce the panel above byte for byte; every option draws its randomness from a
+second generator seeded from ``seed``, so switching one on leaves the other draws of the panel unchanged):
+
+* ``seasonality``: ``smooth`` (the sin above), ``festival`` (lifts on the dates of :data:`FESTIVALS`: Diwali,
+  Dussehra, Holi, Christmas, Republic Day and Independence Day sales, the big e-commerce sale events, 2022–2026),
+  or ``both``. A festival raises daily sales by ``exp(lift·festival_lift·brand sensitivity)`` over its window;
+  a period's effect is the log of the mean daily lift over its days, so monthly periods dilute it.
+  ``festival_spend_lift`` plans media around the festivals and ``festival_discount`` deepens discounts during sale
+  events (both confound seasonality with media and price, as real plans do).
+* saturation ``exponential``: ``beta·(1 − e^{−x/k}) / (1 − e^{−1/k})``; a channel may override the panel's form.
+* adstock ``delayed`` (per channel or for all): weights ``decay^((l − θ)²)``, l = 0..max_lag, peaking at lag θ.
+* channel ``pattern``: ``flighted`` (on/off bursts), ``always_on`` (no zero periods) or ``flat`` (spend within
+  about ±2 % of its mean: a channel the data cannot identify).
+* ``spend_correlation``: share of each channel's log-spend variance from the common budget factor (0 = independent).
+* ``spend_level``: ``national`` (one value per period), ``brand`` or ``sku`` (each unit's own spend series,
+  proportional to its size with its own intensity and flighting; the response takes the unit's spend intensity).
+* ``media_share``: rescale every channel's beta so that media's total effect (GMV minus GMV with no media at all,
+  on the noiseless median) is this share of GMV.
+
+With any option on, the truth also holds ``media_share_of_gmv``, ``contribution_share``, ``spend_level``,
+``media_beta_scale`` and, with festivals, ``festival_calendar``; ``truth_rows`` gains ``effect_festival``.
 """
 
 from __future__ import annotations
@@ -30,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.adstock import geometric_adstock
+from nam_mmm.data.adstock import geometric_adstock, lag_stack
 from nam_mmm.errors import ConfigError
 from nam_mmm.data.panel import (
     BRAND,
@@ -64,6 +86,11 @@ class ChannelTruth:
         half_saturation: Hill k, in units of the channel's mean adstock.
         hill_n: Hill exponent (≤ 1 keeps the response concave).
         on_air_share: long-run share of periods the channel is on air (bursty flighting).
+        saturation: this channel's response form (``hill`` | ``log`` | ``exponential``); None = the panel's.
+            For ``exponential``, ``half_saturation`` is the scale k of ``1 − e^{−x/k}``.
+        adstock: ``geometric`` | ``delayed``; None = the panel's. Delayed weights are ``decay^((l − peak_lag)²)``.
+        peak_lag: θ of the delayed adstock, periods.
+        pattern: ``flighted`` (on/off bursts with ``on_air_share``), ``always_on`` or ``flat`` (nearly constant).
     """
 
     name: str
@@ -73,6 +100,63 @@ class ChannelTruth:
     half_saturation: float = 1.0
     hill_n: float = 0.8
     on_air_share: float = 0.8
+    saturation: str | None = None
+    adstock: str | None = None
+    peak_lag: float = 0.0
+    pattern: str = "flighted"
+
+
+_NEW_FIELDS = (
+    "seasonality",
+    "festival_lift",
+    "festivals",
+    "festival_spend_lift",
+    "festival_discount",
+    "adstock",
+    "spend_correlation",
+    "spend_level",
+    "media_share",
+)  # SyntheticConfig fields added with the scenarios
+# options added after the first generator: left out of the truth's config while at their default, so the default
+# panel's truth file stays byte-identical
+_NEW_CHANNEL_FIELDS = {"saturation": None, "adstock": None, "peak_lag": 0.0, "pattern": "flighted"}
+SATURATIONS = ("hill", "log", "exponential")
+ADSTOCKS = ("geometric", "delayed")
+PATTERNS = ("flighted", "always_on", "flat")
+SPEND_LEVELS = ("national", "brand", "sku")
+SEASONALITIES = ("smooth", "festival", "both")
+FLAT_CV = 0.02  # relative spread of a flat channel's spend
+
+
+@dataclass(frozen=True)
+class Festival:
+    """A calendar event: daily log-sales lift over ``[date − days_before, date + days_after]`` each year.
+
+    ``sale``: a sale event (discounts deepen with ``festival_discount``). ``dates``: the event's date per year
+    (for multi-day sale events, the first day; ``days_after`` covers the rest).
+    """
+
+    lift: float
+    days_before: int
+    days_after: int
+    sale: bool
+    dates: tuple[str, ...]
+
+
+# A small built-in calendar, 2022-2026. Diwali (Lakshmi Puja), Dussehra (Vijayadashami) and Holi follow the Hindu
+# lunar calendar; the Republic Day (26 Jan) and Independence Day (15 Aug) sales run in the days before the holiday;
+# the big festive e-commerce sales (Flipkart Big Billion Days / Amazon Great Indian Festival) start late September
+# or early October (2026: an assumed date); the end-of-season sale runs in June. Sale dates are approximate.
+FESTIVALS: dict[str, Festival] = {
+    "diwali": Festival(0.45, 10, 1, False, ("2022-10-24", "2023-11-12", "2024-10-31", "2025-10-20", "2026-11-08")),
+    "dussehra": Festival(0.20, 4, 0, False, ("2022-10-05", "2023-10-24", "2024-10-12", "2025-10-02", "2026-10-20")),
+    "holi": Festival(0.12, 4, 0, False, ("2022-03-18", "2023-03-08", "2024-03-25", "2025-03-14", "2026-03-04")),
+    "christmas": Festival(0.15, 10, 1, False, ("2022-12-25", "2023-12-25", "2024-12-25", "2025-12-25", "2026-12-25")),
+    "republic_day_sale": Festival(0.25, 6, 0, True, ("2022-01-26", "2023-01-26", "2024-01-26", "2025-01-26", "2026-01-26")),
+    "independence_day_sale": Festival(0.20, 7, 0, True, ("2022-08-15", "2023-08-15", "2024-08-15", "2025-08-15", "2026-08-15")),
+    "big_festive_sale": Festival(0.60, 0, 7, True, ("2022-09-23", "2023-10-08", "2024-09-27", "2025-09-23", "2026-09-25")),
+    "end_of_season_sale": Festival(0.15, 0, 6, True, ("2022-06-10", "2023-06-09", "2024-06-07", "2025-06-13", "2026-06-12")),
+}
 
 
 def default_channels() -> list[ChannelTruth]:
@@ -110,11 +194,44 @@ class SyntheticConfig:
     noise_sd: float = 0.05  # sd of the log-GMV noise (the noise floor)
     price_change_prob: float = 0.15  # chance per period and SKU of a list-price change
     price_change_sd: float = 0.08  # sd of a list-price change in log price
+    # scenario options (module docstring); the defaults reproduce the original generator byte for byte
+    seasonality: str = "smooth"  # smooth | festival | both
+    festival_lift: float = 1.0  # multiplier of the built-in festival lifts
+    festivals: list[str] | None = None  # events of FESTIVALS used (None = all)
+    festival_spend_lift: float = 0.0  # log-spend lift of every channel in a fully festive period
+    festival_discount: float = 0.0  # extra discount depth in a period fully covered by sale events
+    adstock: str = "geometric"  # geometric | delayed (a channel's own `adstock` wins)
+    spend_correlation: float | None = None  # None = the original budget factor; else its share of log-spend variance
+    spend_level: str = "national"  # national | brand | sku
+    media_share: float | None = None  # total media effect as a share of GMV (None = betas as given)
 
     def __post_init__(self) -> None:
         self.channels = [c if isinstance(c, ChannelTruth) else ChannelTruth(**c) for c in self.channels]
-        if self.saturation not in ("hill", "log"):
-            raise ConfigError(f"saturation must be 'hill' or 'log', got {self.saturation!r}")
+        if self.saturation not in SATURATIONS:
+            raise ConfigError(f"saturation must be one of {', '.join(SATURATIONS)}, got {self.saturation!r}")
+        for name, value, allowed in (
+            ("seasonality", self.seasonality, SEASONALITIES),
+            ("adstock", self.adstock, ADSTOCKS),
+            ("spend_level", self.spend_level, SPEND_LEVELS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        for ch in self.channels:
+            if ch.saturation is not None and ch.saturation not in SATURATIONS:
+                raise ConfigError(f"channel '{ch.name}': saturation must be one of {', '.join(SATURATIONS)}, got {ch.saturation!r}")
+            if ch.adstock is not None and ch.adstock not in ADSTOCKS:
+                raise ConfigError(f"channel '{ch.name}': adstock must be one of {', '.join(ADSTOCKS)}, got {ch.adstock!r}")
+            if ch.pattern not in PATTERNS:
+                raise ConfigError(f"channel '{ch.name}': pattern must be one of {', '.join(PATTERNS)}, got {ch.pattern!r}")
+            if not 0.0 <= ch.peak_lag <= self.max_lag:
+                raise ConfigError(f"channel '{ch.name}': peak_lag must be in [0, max_lag={self.max_lag}], got {ch.peak_lag}")
+        unknown = sorted(set(self.festivals or []) - set(FESTIVALS))
+        if unknown:
+            raise ConfigError(f"unknown festival(s) {', '.join(unknown)} (known: {', '.join(FESTIVALS)})")
+        if self.spend_correlation is not None and not 0.0 <= self.spend_correlation <= 1.0:
+            raise ConfigError(f"spend_correlation must be in [0, 1], got {self.spend_correlation}")
+        if self.media_share is not None and not 0.0 < self.media_share < 0.9:
+            raise ConfigError(f"media_share must be in (0, 0.9), got {self.media_share}")
         if self.n_brands < 1 or self.skus_per_brand < 1 or self.n_periods < 2:
             raise ConfigError("synthetic panel needs at least 1 brand, 1 SKU per brand and 2 periods")
         if self.n_brands * self.skus_per_brand < 2:
@@ -156,12 +273,76 @@ def _ar1(rng: np.random.Generator, n: int, rho: float, sd: float) -> np.ndarray:
 
 
 def media_response(x: np.ndarray, ch: ChannelTruth, saturation: str) -> np.ndarray:
-    """Channel response on log GMV for adstock ``x`` in units of its mean adstock (brand multiplier 1)."""
+    """Channel response on log GMV for adstock ``x`` in units of its mean adstock (brand multiplier 1).
+
+    Every form equals ``beta`` at ``x = 1`` and 0 at ``x = 0``; the channel's own ``saturation`` wins over the panel's.
+    """
     x = np.maximum(x, 0.0)
-    if saturation == "hill":
+    form = ch.saturation or saturation
+    if form == "hill":
         k, n = ch.half_saturation, ch.hill_n
         return ch.beta * (1 + k**n) * x**n / (k**n + x**n)
+    if form == "exponential":
+        k = ch.half_saturation
+        return ch.beta * -np.expm1(-x / k) / -np.expm1(-1.0 / k)
     return ch.beta * np.log1p(x) / np.log(2.0)
+
+
+def delayed_weights(decay: float, peak_lag: float, max_lag: int) -> np.ndarray:
+    """Delayed-adstock weights ``decay^((l − θ)²)`` for l = 0..max_lag, normalized to sum 1 (largest at l = θ)."""
+    if not 0.0 < decay < 1.0:
+        raise ConfigError(f"delayed adstock needs a decay in (0, 1), got {decay}")
+    w = decay ** ((np.arange(max_lag + 1) - peak_lag) ** 2)
+    return w / w.sum()
+
+
+def channel_adstock(spend: np.ndarray, channels: list[ChannelTruth], default: str, max_lag: int) -> np.ndarray:
+    """Adstock of (T, C) spend: geometric (weights decay^l) or delayed (:func:`delayed_weights`) per channel."""
+    kinds = [ch.adstock or default for ch in channels]
+    decays = np.array([ch.decay for ch in channels])
+    if all(k == "geometric" for k in kinds):
+        return geometric_adstock(spend, decays, max_lag)
+    stack = lag_stack(spend, max_lag)  # (T, C, L+1)
+    weights = np.stack(
+        [delayed_weights(ch.decay, ch.peak_lag, max_lag) if k == "delayed" else ch.decay ** np.arange(max_lag + 1) for ch, k in zip(channels, kinds, strict=True)]
+    )
+    return (stack * weights[None]).sum(-1)
+
+
+def festival_overlap(periods: pd.DatetimeIndex, freq: str, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Days of each festival window inside each period.
+
+    Returns ``(overlap (T, E) days, period length (T,) days, event names)``; a period's length runs to the next
+    period's start. Raises when the panel leaves the years of the built-in calendar.
+    """
+    names = list(FESTIVALS) if names is None else list(names)
+    edges = pd.date_range(periods[0], periods=len(periods) + 1, freq=freq)
+    start = edges[:-1].to_numpy("datetime64[D]")
+    end = edges[1:].to_numpy("datetime64[D]")  # exclusive
+    years = {int(d[:4]) for f in FESTIVALS.values() for d in f.dates}
+    if periods[0].year < min(years) or (edges[-1] - pd.Timedelta(days=1)).year > max(years):
+        raise ConfigError(f"festival calendar covers {min(years)}-{max(years)}; the panel runs {periods[0].date()} to {edges[-1].date()}")
+    overlap = np.zeros((len(periods), len(names)))
+    for e, name in enumerate(names):
+        fest = FESTIVALS[name]
+        for d in fest.dates:
+            day = np.datetime64(d, "D")
+            lo, hi = day - fest.days_before, day + fest.days_after + 1  # window [lo, hi)
+            overlap[:, e] += np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0, None).astype(float)
+    return overlap, (end - start).astype(float), names
+
+
+def _extended(cfg: SyntheticConfig) -> bool:
+    """Whether any scenario option is away from its default (the truth then carries the extra keys)."""
+    defaults = SyntheticConfig.__dataclass_fields__
+    top = any(getattr(cfg, k) != defaults[k].default for k in _NEW_FIELDS)
+    return top or any(getattr(ch, k) != v for ch in cfg.channels for k, v in _NEW_CHANNEL_FIELDS.items())
+
+
+def _unit_shares(size: np.ndarray, unit: np.ndarray, n_units: int) -> np.ndarray:
+    """(U,) each spend unit's share of the panel's size (brand or SKU), summing to 1."""
+    total = np.bincount(unit, weights=size, minlength=n_units)
+    return total / total.sum()
 
 
 @dataclass
@@ -192,27 +373,33 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     """Draw one panel from the generating process described in the module docstring."""
     cfg = config or SyntheticConfig()
     rng = np.random.default_rng(cfg.seed)
+    xrng = np.random.default_rng([cfg.seed, 7919])  # draws of the scenario options only: the main stream stays as it was
+    extended = _extended(cfg)
     n_t, n_b, n_k = cfg.n_periods, cfg.n_brands, cfg.skus_per_brand
     n_s = n_b * n_k
+    n_c = len(cfg.channels)
     periods = pd.date_range(cfg.start, periods=n_t, freq=cfg.freq)
     ppy = _periods_per_year(cfg.freq)
     days = _days_per_period(cfg.freq)
     years = np.arange(n_t) / ppy
     phase = 2 * np.pi * years
 
+    festive = cfg.seasonality != "smooth"
+    if festive:
+        overlap, period_days, fest_names = festival_overlap(periods, cfg.freq, cfg.festivals)
+        fest_share = np.clip(overlap.sum(1) / period_days, 0.0, 1.0)  # (T,) share of the period's days in a festival window
+        sale = np.array([FESTIVALS[n].sale for n in fest_names], dtype=bool)
+        sale_share = np.clip(overlap[:, sale].sum(1) / period_days, 0.0, 1.0)
+    else:
+        fest_share = sale_share = np.zeros(n_t)
+
     # --- national media: common budget factor (correlation) × bursty flighting × noise
     budget = np.exp(_ar1(rng, n_t, 0.7, 0.15) + 0.15 * np.sin(phase - 1.0))
-    spend = np.zeros((n_t, len(cfg.channels)))
+    spend = np.zeros((n_t, n_c))
     for c, ch in enumerate(cfg.channels):
         on = _flighting(rng, n_t, ch.on_air_share)
         level = budget * np.exp(rng.normal(0.0, 0.35, n_t))
         spend[:, c] = np.round(ch.mean_spend * on * level / level.mean(), 0)
-    decays = np.array([ch.decay for ch in cfg.channels])
-    adstock = geometric_adstock(spend, decays, cfg.max_lag)
-    adstock_mean = adstock.mean(axis=0)
-    x_media = adstock / np.where(adstock_mean > 0, adstock_mean, 1.0)
-    response = np.stack([media_response(x_media[:, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 1)
-    response_zero = np.stack([media_response(np.zeros(1), ch, cfg.saturation) for ch in cfg.channels], 1)[0]
 
     # --- promotions (national) and brand health (per brand)
     promo_on = rng.random(n_t) < 0.18
@@ -232,6 +419,8 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     discount = np.clip(
         0.05 + 0.20 * (promo_days / days)[:, None] + 0.04 * np.abs(rng.normal(0, 1, (n_t, n_s))), 0.0, 0.6
     )
+    if cfg.festival_discount:  # sale events come with deeper discounts
+        discount = np.clip(discount + cfg.festival_discount * sale_share[:, None], 0.0, 0.6)
     mrp = np.exp(log_list)
     price = mrp * (1.0 - discount)
     # cross price: mean price of the other SKUs of the same brand (all SKUs when a brand has one)
@@ -249,20 +438,66 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     season_phase = rng.uniform(0, 2 * np.pi, n_b)
     base_log = np.log(base_price * base_units)
 
+    # --- media response: national (one series per channel) or per brand / SKU (one series per unit)
+    if extended:
+        unit_of_sku = {"national": np.zeros(n_s, int), "brand": sku_brand, "sku": np.arange(n_s)}[cfg.spend_level]
+        n_u = int(unit_of_sku.max()) + 1
+        shares = _unit_shares(np.exp(base_log), unit_of_sku, n_u)
+        if _new_spend(cfg):
+            unit_spend = _scenario_spend(xrng, cfg, n_t, shares, phase, fest_share)  # (T, U, C)
+        else:
+            unit_spend = spend[:, None, :]
+        flat = unit_spend.reshape(n_t, n_u * n_c)
+        adstock_u = channel_adstock(flat, cfg.channels * n_u, cfg.adstock, cfg.max_lag).reshape(n_t, n_u, n_c)
+        adstock_mean = adstock_u.sum(1).mean(axis=0)  # national-equivalent mean adstock per channel
+        ref = shares[None, :, None] * np.where(adstock_mean > 0, adstock_mean, 1.0)[None, None, :]
+        x_unit = adstock_u / ref  # spend intensity of each unit in multiples of the channel's average intensity
+        response_u = np.stack([media_response(x_unit[:, :, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 2)
+        response_sku = response_u[:, unit_of_sku, :]  # (T, S, C)
+        spend = unit_spend.sum(1)  # (T, C) rupees per period over all units
+    else:
+        decays = np.array([ch.decay for ch in cfg.channels])
+        adstock = geometric_adstock(spend, decays, cfg.max_lag)
+        adstock_mean = adstock.mean(axis=0)
+        x_media = adstock / np.where(adstock_mean > 0, adstock_mean, 1.0)
+        response = np.stack([media_response(x_media[:, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 1)
+        response_zero = np.stack([media_response(np.zeros(1), ch, cfg.saturation) for ch in cfg.channels], 1)[0]
+
     season = season_amp[None, :] * np.sin(phase[:, None] + season_phase[None, :])  # (T, B)
+    if cfg.seasonality == "festival":
+        season = np.zeros_like(season)
     log_cross_ref = np.log(cross).mean(0)
     effects = {  # each additive term of log GMV, (T, S)
         "base": np.broadcast_to(base_log[None, :], (n_t, n_s)),
         "season": season[:, sku_brand],
-        "trend": np.broadcast_to(cfg.trend_per_year * years[:, None], (n_t, n_s)),
-        "own_price": own[None, :] * np.log(price / base_price[None, :]),
-        "cross_price": brand_cross[sku_brand][None, :] * (np.log(cross) - log_cross_ref[None, :]),
-        "discount": cfg.discount_effect * discount,
-        "promo": np.broadcast_to(cfg.promo_effect * (promo_days / days)[:, None], (n_t, n_s)),
-        "nps": cfg.nps_effect * (nps[:, sku_brand] - 50.0),
     }
-    for c, ch in enumerate(cfg.channels):
-        effects[f"media_{ch.name}"] = response[:, c][:, None] * media_mult[sku_brand][None, :]
+    if festive:
+        sensitivity = xrng.uniform(0.5, 1.5, n_b)  # how festive each brand's category is
+        lifts = np.array([FESTIVALS[n].lift for n in fest_names]) * cfg.festival_lift
+        daily = np.expm1(lifts[None, None, :] * sensitivity[None, :, None])  # (1, B, E) relative daily lift
+        festival = np.log1p((daily * (overlap / period_days[:, None])[:, None, :]).sum(-1))  # (T, B)
+        effects["festival"] = festival[:, sku_brand]
+    effects.update(
+        {
+            "trend": np.broadcast_to(cfg.trend_per_year * years[:, None], (n_t, n_s)),
+            "own_price": own[None, :] * np.log(price / base_price[None, :]),
+            "cross_price": brand_cross[sku_brand][None, :] * (np.log(cross) - log_cross_ref[None, :]),
+            "discount": cfg.discount_effect * discount,
+            "promo": np.broadcast_to(cfg.promo_effect * (promo_days / days)[:, None], (n_t, n_s)),
+            "nps": cfg.nps_effect * (nps[:, sku_brand] - 50.0),
+        }
+    )
+    beta_scale = 1.0
+    if extended:
+        media = response_sku * media_mult[sku_brand][None, :, None]  # (T, S, C), 0 at zero spend for every form
+        if cfg.media_share is not None:
+            beta_scale = _beta_scale(sum(effects.values()), media.sum(-1), cfg.media_share)
+            media = media * beta_scale
+        for c, ch in enumerate(cfg.channels):
+            effects[f"media_{ch.name}"] = media[:, :, c]
+    else:
+        for c, ch in enumerate(cfg.channels):
+            effects[f"media_{ch.name}"] = response[:, c][:, None] * media_mult[sku_brand][None, :]
     mu = sum(effects.values())  # (T, S)
     noise = rng.normal(0.0, cfg.noise_sd, (n_t, n_s))
     log_gmv = mu + noise
@@ -273,7 +508,10 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     median_gmv = np.exp(mu)
     contributions, roi = {}, {}
     for c, ch in enumerate(cfg.channels):
-        drop = (response[:, c] - response_zero[c])[:, None] * media_mult[sku_brand][None, :]
+        if extended:
+            drop = media[:, :, c]
+        else:
+            drop = (response[:, c] - response_zero[c])[:, None] * media_mult[sku_brand][None, :]
         contrib = float((median_gmv - np.exp(mu - drop)).sum())
         contributions[ch.name] = contrib
         roi[ch.name] = contrib / float(spend[:, c].sum()) if spend[:, c].sum() > 0 else float("nan")
@@ -297,9 +535,19 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
             NPS: nps[tt, sku_brand[ss]],
         }
     )
-    for c, ch in enumerate(cfg.channels):
-        frame[spend_col(ch.name)] = spend[tt, c]
-    frame[TOTAL_SPEND] = spend.sum(1)[tt]
+    if extended:
+        # national spend repeats on every row of the period (counted once); a brand's spend is split over its SKUs
+        # by size, so the rows of a period add up to what was spent, as a panel CSV with per-row spend does
+        size = np.exp(base_log)
+        within = size / np.bincount(unit_of_sku, weights=size, minlength=n_u)[unit_of_sku] if cfg.spend_level == "brand" else np.ones(n_s)
+        row_spend = unit_spend[tt, unit_of_sku[ss], :] * within[ss][:, None]  # (rows, C)
+        for c, ch in enumerate(cfg.channels):
+            frame[spend_col(ch.name)] = row_spend[:, c]
+        frame[TOTAL_SPEND] = row_spend.sum(1)
+    else:
+        for c, ch in enumerate(cfg.channels):
+            frame[spend_col(ch.name)] = spend[tt, c]
+        frame[TOTAL_SPEND] = spend.sum(1)[tt]
     frame = frame.sort_values([PERIOD, BRAND, SKU], kind="stable").reset_index(drop=True)
     frame[ROW] = np.arange(len(frame)) + 2  # line in panel.csv (header = line 1)
     frame[FIT_WEIGHT] = 1.0
@@ -325,22 +573,109 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
         "noise_floor_r2_log_gmv": noise_floor_r2,
         "base_price_inr": {s: float(base_price[i]) for i, s in enumerate(skus)},
     }
+    if extended:
+        all_media = sum(effects[f"media_{ch.name}"] for ch in cfg.channels)
+        total_contrib = sum(contributions.values())
+        truth.update(
+            {
+                "media_share_of_gmv": float((median_gmv - np.exp(mu - all_media)).sum() / median_gmv.sum()),
+                "contribution_share": {k: v / total_contrib for k, v in contributions.items()} if total_contrib else {},
+                "media_beta_scale": float(beta_scale),
+                "spend_level": cfg.spend_level,
+                "saturation_by_channel": {ch.name: ch.saturation or cfg.saturation for ch in cfg.channels},
+                "adstock_by_channel": {ch.name: ch.adstock or cfg.adstock for ch in cfg.channels},
+            }
+        )
+        if festive:
+            truth["festival_calendar"] = {n: list(FESTIVALS[n].dates) for n in fest_names}
+            truth["festival_brand_sensitivity"] = {b: float(sensitivity[i]) for i, b in enumerate(brands)}
     return SyntheticPanel(frame=frame, truth=truth, truth_rows=truth_rows, config=cfg)
+
+
+def _new_spend(cfg: SyntheticConfig) -> bool:
+    """Whether the scenario draws its own spend (the original national series otherwise)."""
+    return (
+        cfg.spend_level != "national"
+        or cfg.spend_correlation is not None
+        or cfg.festival_spend_lift != 0
+        or any(ch.pattern != "flighted" for ch in cfg.channels)
+    )
+
+
+def _scenario_spend(
+    rng: np.random.Generator, cfg: SyntheticConfig, n_t: int, shares: np.ndarray, phase: np.ndarray, fest_share: np.ndarray
+) -> np.ndarray:
+    """(T, U, C) spend per period, spend unit (one for national) and channel, rupees.
+
+    Log spend = sd·(√ρ·common budget factor + √(1 − ρ)·own noise) + festival lift, times a per-unit intensity (brand /
+    SKU spend), times on-air flighting; a ``flat`` channel is its mean within ±:data:`FLAT_CV`. Each unit's spend is
+    its share of the channel's mean spend, so the channel's total per period stays near ``mean_spend``.
+    """
+    n_u, n_c = len(shares), len(cfg.channels)
+    rho = 0.3 if cfg.spend_correlation is None else cfg.spend_correlation
+    sd = 0.4
+    common = _ar1(rng, n_t, 0.7, 1.0)
+    common = (common - common.mean()) / max(common.std(), 1e-12)
+    out = np.zeros((n_t, n_u, n_c))
+    for c, ch in enumerate(cfg.channels):
+        if ch.pattern == "flat":
+            level = 1.0 + FLAT_CV * np.clip(rng.normal(0.0, 1.0, (n_t, n_u)), -2.0, 2.0)
+            out[:, :, c] = np.round(ch.mean_spend * shares[None, :] * level, 0)
+            continue
+        intensity = np.exp(rng.normal(0.0, 0.25, n_u)) if n_u > 1 else np.ones(1)
+        log_level = sd * (np.sqrt(rho) * common[:, None] + np.sqrt(1 - rho) * rng.normal(0.0, 1.0, (n_t, n_u)))
+        log_level = log_level + 0.15 * np.sin(phase - 1.0)[:, None] + cfg.festival_spend_lift * fest_share[:, None]
+        level = np.exp(log_level)
+        if ch.pattern == "flighted":
+            on = np.stack([_flighting(rng, n_t, ch.on_air_share) for _ in range(n_u)], 1)
+        else:
+            on = np.ones((n_t, n_u), dtype=bool)
+        out[:, :, c] = np.round(ch.mean_spend * shares[None, :] * intensity[None, :] * on * level / level.mean(0, keepdims=True), 0)
+    return out
+
+
+def _beta_scale(mu: np.ndarray, media: np.ndarray, share: float) -> float:
+    """k such that media's total effect ``Σ e^{mu + kM}(1 − e^{−kM}) / Σ e^{mu + kM}`` equals ``share`` (bisection on log k)."""
+    if not (media > 0).any():
+        raise ConfigError("media_share needs media with an effect (every channel's response is zero)")
+    w = mu - mu.max()  # scale-free weights
+
+    def achieved(k: float) -> float:
+        g = np.exp(w + k * media)
+        return float((g * -np.expm1(-k * media)).sum() / g.sum())
+
+    lo, hi = -12.0, 8.0  # log k
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if achieved(float(np.exp(mid))) < share else (lo, mid)
+    return float(np.exp(0.5 * (lo + hi)))
 
 
 def _config_dict(cfg: SyntheticConfig) -> dict:
     d = asdict(cfg)
     d["own_elasticity_range"] = list(cfg.own_elasticity_range)
     d["cross_elasticity_range"] = list(cfg.cross_elasticity_range)
+    defaults = SyntheticConfig.__dataclass_fields__
+    for k in _NEW_FIELDS:  # scenario options appear in the truth only when set (the default truth stays byte-identical)
+        if d[k] == defaults[k].default:
+            del d[k]
+    for ch in d["channels"]:
+        for k, v in _NEW_CHANNEL_FIELDS.items():
+            if ch[k] == v:
+                del ch[k]
     return d
 
 
-def load_synthetic(**kwargs) -> Panel:
-    """Generate a synthetic panel in memory (no files needed) and wrap it as a :class:`Panel`."""
+def load_synthetic(label: str | None = None, **kwargs) -> Panel:
+    """Generate a synthetic panel in memory (no files needed) and wrap it as a :class:`Panel`.
+
+    ``label`` names the panel's source in messages (default ``synthetic(seed=<seed>)``); the other keyword
+    arguments are :class:`SyntheticConfig` fields.
+    """
     channels = kwargs.pop("channels", None)
     cfg = SyntheticConfig(**kwargs) if channels is None else SyntheticConfig(channels=list(channels), **kwargs)
     sp = generate(cfg)
-    source = f"synthetic(seed={cfg.seed})"
+    source = label or f"synthetic(seed={cfg.seed})"
     cols = [c for c in sp.frame.columns if c not in (ROW, FIT_WEIGHT)]
     return Panel(
         frame=sp.frame,
