@@ -81,3 +81,45 @@ def test_events_and_fourier_join_the_model_features_and_the_served_model_rebuild
     with torch.no_grad():
         want = model(b["x"], b["media"], b["brand"], b["sku"])["log_gmv"].exp().numpy()[dm.arrays.period == len(table.panel.periods) - 1]
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_input_clamp_keeps_predictions_flat_beyond_the_observed_range():
+    """A far-out-of-range input (a trend 10 years ahead, a price 100x) predicts as at the clamp edge, not on a linear tail."""
+    import torch
+
+    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.entry import load_table, make_splitter
+    from nam_mmm.models.nam import HierarchicalNAM
+    from nam_mmm.training.runner import ModelSettings, model_config
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(TINY_RUN)
+    table = load_table(cfg.data)
+    (fold,) = make_splitter(cfg.validation).split(table.panel.periods)
+    dm = PanelDataModule(table, fold)
+    constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
+    torch.manual_seed(0)
+    clamped = HierarchicalNAM.from_dict(model_config(dm, ModelSettings(input_clamp=0.25), constraints))
+    config = clamped.to_dict()
+    assert config["input_clamp"] == 0.25
+    free = HierarchicalNAM.from_dict({k: v for k, v in config.items() if k != "input_clamp"})
+    with torch.no_grad():
+        for p in clamped.parameters():  # give the linear trend a slope, so extrapolation shows
+            p.add_(0.05)
+        missing, unexpected = free.load_state_dict(clamped.state_dict(), strict=False)
+    assert not missing and set(unexpected) == {"z_lo", "z_hi"}
+    b = dm.tensors(dm.split_mask("train"))
+    j = [s.name for s in table.model_specs].index("time_index")
+    far, edge = b["x"].clone(), b["x"].clone()
+    far[:, j] = 10_000.0
+    z_hi = float(clamped.z_hi[j])
+    edge[:, j] = float(clamped.center[0, j] + z_hi * clamped.scale[j])  # the raw value at the clamp edge
+    with torch.no_grad():
+        at_far = clamped(far, b["media"], b["brand"], b["sku"])["log_gmv"]
+        at_edge = clamped(edge, b["media"], b["brand"], b["sku"])["log_gmv"]
+        inside = clamped(b["x"], b["media"], b["brand"], b["sku"])["log_gmv"]
+        inside_free = free(b["x"], b["media"], b["brand"], b["sku"])["log_gmv"]
+        far_free = free(far, b["media"], b["brand"], b["sku"])["log_gmv"]
+    torch.testing.assert_close(at_far, at_edge)
+    torch.testing.assert_close(inside, inside_free)  # inside the observed range nothing changes
+    assert not torch.allclose(far_free, at_far)

@@ -150,7 +150,8 @@ def test_acceptance_json_matches_the_fold_table_and_pooled_predictions(wf_run) -
     assert (stability["folds"] == 3).all()
 
     metrics = json.loads((wf_run / "metrics.json").read_text())
-    assert metrics["test"]["r2"] == pytest.approx(pooled, rel=1e-9)
+    # predictions are float32: the CSV keeps their shortest float32 text, which reads back within ~3e-8 relative
+    assert metrics["test"]["r2"] == pytest.approx(pooled, rel=1e-6)
     assert metrics["acceptance_passed"] == verdict["passed"]
 
 

@@ -27,6 +27,8 @@ class FittedScaler:
         media_scale: (C,) mean spend per period of each channel over the training periods, rupees.
         y_center: (S,) per-SKU mean log GMV over the training rows.
         y_scale: pooled within-SKU standard deviation of log GMV over the training rows.
+        z_min / z_max: (F,) smallest / largest scaled value of each feature over the training rows (the observed
+            range; the model may clamp inputs to it, widened by a margin, instead of extrapolating without bound).
         media_max: (C,) largest undecayed lag sum of spend over training rows, in multiples of ``media_scale``:
             an upper bound of the adstocked input for any decay in [0, 1) (sets the media curve grid).
     """
@@ -39,6 +41,8 @@ class FittedScaler:
     y_center: np.ndarray
     y_scale: float
     media_max: np.ndarray | None = None
+    z_min: np.ndarray | None = None
+    z_max: np.ndarray | None = None
 
     def transform(self, x_raw: np.ndarray, sku: np.ndarray) -> np.ndarray:
         t = np.where(self.log_mask, np.log(np.where(self.log_mask, x_raw, 1.0)), x_raw)
@@ -54,6 +58,8 @@ class FittedScaler:
             "y_center": self.y_center.tolist(),
             "y_scale": float(self.y_scale),
             "media_max": None if self.media_max is None else self.media_max.tolist(),
+            "z_min": None if self.z_min is None else self.z_min.tolist(),
+            "z_max": None if self.z_max is None else self.z_max.tolist(),
         }
 
     @classmethod
@@ -67,6 +73,8 @@ class FittedScaler:
             y_center=np.asarray(d["y_center"], dtype=float),
             y_scale=float(d["y_scale"]),
             media_max=None if d.get("media_max") is None else np.asarray(d["media_max"], dtype=float),
+            z_min=None if d.get("z_min") is None else np.asarray(d["z_min"], dtype=float),
+            z_max=None if d.get("z_max") is None else np.asarray(d["z_max"], dtype=float),
         )
 
 
@@ -127,4 +135,7 @@ def fit_scaler(
     media_max = None
     if media_lag_sum is not None and media_lag_sum.size:
         media_max = np.maximum(media_lag_sum.max(axis=0) / media_scale, 1.0)
-    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale, media_max)
+    z = (t - center[sku]) / scale if len(t) else np.zeros((0, n_f))
+    z_min = z.min(axis=0) if len(z) else None
+    z_max = z.max(axis=0) if len(z) else None
+    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale, media_max, z_min, z_max)

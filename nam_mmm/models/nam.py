@@ -68,6 +68,9 @@ class HierarchicalNAM(nn.Module):
         learn_adstock: learn the decays (else they stay fixed); ``adstock_per_brand``: one decay per brand × channel.
         grid_points: points of the curve grid used by penalties and monitors.
         grid_halfwidth: scalar-feature grid spans ±this many training standard deviations.
+        input_clamp: scalar inputs are clamped to their observed training range widened by this share of the
+            range on each side (``None`` = no clamp): beyond it every curve stays flat instead of extrapolating a
+            linear tail or trend without bound. Media are never clamped (their curves saturate by construction).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class HierarchicalNAM(nn.Module):
         adstock_per_brand: bool = False,
         grid_points: int = 33,
         grid_halfwidth: float = 3.0,
+        input_clamp: float | None = None,
     ) -> None:
         super().__init__()
         if hier_mode not in ("weighted", "deviation"):
@@ -108,6 +112,8 @@ class HierarchicalNAM(nn.Module):
             "grid_points": grid_points,
             "grid_halfwidth": grid_halfwidth,
         }
+        if input_clamp is not None:  # only then: saved configs of unclamped models stay as they were
+            self.config["input_clamp"] = float(input_clamp)
         self.slots = feature_slots + media_slots
         self.n_scalar, self.n_media = len(feature_slots), len(media_slots)
         self.n_brands, self.n_skus = n_brands, n_skus
@@ -126,6 +132,15 @@ class HierarchicalNAM(nn.Module):
         self.register_buffer("y_scale", torch.as_tensor(float(scaler["y_scale"]), dtype=dtype))
         media_max = scaler.get("media_max") or [8.0] * self.n_media
         self.register_buffer("media_max", torch.as_tensor(media_max, dtype=dtype).reshape(self.n_media))
+        self.clamp_inputs = input_clamp is not None and scaler.get("z_min") is not None
+        if self.clamp_inputs:
+            if input_clamp < 0:
+                raise ConfigError(f"input_clamp must be >= 0 (a share of the training range), got {input_clamp}")
+            z_min = torch.as_tensor(scaler["z_min"], dtype=dtype).reshape(self.n_scalar)
+            z_max = torch.as_tensor(scaler["z_max"], dtype=dtype).reshape(self.n_scalar)
+            margin = float(input_clamp) * (z_max - z_min)
+            self.register_buffer("z_lo", z_min - margin)
+            self.register_buffer("z_hi", z_max + margin)
 
         # adstock: decay = sigmoid(theta), per channel (or per brand × channel)
         decay0 = torch.as_tensor(adstock_decay if adstock_decay is not None else [0.5] * self.n_media, dtype=dtype)
@@ -193,6 +208,8 @@ class HierarchicalNAM(nn.Module):
         safe = torch.where(self.log_mask, x, torch.ones_like(x))
         t = torch.where(self.log_mask, torch.log(safe), x)
         z = (t - self.center[sku]) / self.scale
+        if self.clamp_inputs:
+            z = torch.minimum(torch.maximum(z, self.z_lo), self.z_hi)
         if self.n_media:
             z = torch.cat([z, self.adstock(media, brand)], dim=1)
         return z

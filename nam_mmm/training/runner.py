@@ -30,6 +30,7 @@ class ModelSettings:
     learn_adstock: bool = True
     adstock_per_brand: bool = False
     grid_points: int = 33
+    input_clamp: float | None = None
 
 
 def model_config(dm: PanelDataModule, settings: ModelSettings, constraints: dict) -> dict:
@@ -59,6 +60,7 @@ def model_config(dm: PanelDataModule, settings: ModelSettings, constraints: dict
         learn_adstock=settings.learn_adstock,
         adstock_per_brand=settings.adstock_per_brand,
         grid_points=settings.grid_points,
+        input_clamp=settings.input_clamp,
     )
     return model.to_dict()
 
