@@ -3,6 +3,7 @@
     python scripts/bench_recovery.py                  # 7 scenarios × 3 seeds + every panel in ../shared/recovery/
     python scripts/bench_recovery.py --quick          # 3 scenarios × 1 seed, 300 epochs, shared panels ≤ 2,000 rows
     python scripts/bench_recovery.py --out /tmp/recovery.md --scenarios strong_separated --seeds 1
+    python scripts/bench_recovery.py --out /tmp/events.md data.features.fourier_order=3   # extra train.py overrides
 
 For every panel, ``python train.py validation=walk_forward logger=none <data overrides>`` runs as a fresh process
 into a scratch run folder (walk-forward: four test blocks at the end of the calendar, each fold model trained only on
@@ -103,6 +104,7 @@ def metric_table(frame: pd.DataFrame, label: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every train.py run, e.g. data.features.fourier_order=3")
     parser.add_argument("--quick", action="store_true", help=f"{len(QUICK_SCENARIOS)} scenarios × 1 seed, 300 epochs, shared panels ≤ {QUICK_MAX_ROWS} rows")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "bench" / "recovery.md", help="report path")
     parser.add_argument("--scenarios", nargs="*", default=None, help="scenario names (default: all, or the quick ones)")
@@ -133,7 +135,7 @@ def main() -> None:
         sys.exit(f"error: unknown scenario(s) {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
-    extra = [f"trainer.max_epochs={epochs}"] if epochs else []
+    extra = ([f"trainer.max_epochs={epochs}"] if epochs else []) + list(args.overrides)
     started = time.perf_counter()
     records, failures, notes = [], [], []
 
@@ -209,6 +211,8 @@ def write_report(args, records, failures, notes, scenarios, seeds, epochs, wall,
         cmd += f" --epochs {args.epochs}"
     if args.no_shared:
         cmd += " --no-shared"
+    if args.overrides:
+        cmd += " " + " ".join(args.overrides)
     lines = [
         "# Recovery suite: HR-NAM and ridge baselines against known truth",
         "",
@@ -219,6 +223,7 @@ def write_report(args, records, failures, notes, scenarios, seeds, epochs, wall,
         "(shared panels: `data=scenario_shared data.source.path=<panel.csv>`) with four walk-forward test blocks at the end of the "
         "calendar (weekly 13 weeks, 8-week early-stopping slice; monthly 6 months, 4-month slice), "
         + (f"`trainer.max_epochs={epochs}`" if epochs else "the data config's max epochs (1500)")
+        + (f", extra overrides `{' '.join(args.overrides)}`" if args.overrides else ", every other setting at its default")
         + ". ROI / contributions / elasticities are the fold ensemble's on every period (its `roi.csv`, `contributions.csv`, "
         "`elasticities.csv`). Baselines are fitted per fold on the same folds and features (`nam_mmm.evaluation.baselines`); "
         "the ridges' ROI, contributions and elasticities come from their coefficients (`nam_mmm.evaluation.baseline_attribution`), "
