@@ -211,6 +211,8 @@ def write_report(args, records, failures, notes, scenarios, seeds, epochs, wall,
         cmd += f" --epochs {args.epochs}"
     if args.no_shared:
         cmd += " --no-shared"
+    elif args.shared_dir:
+        cmd += f" --shared-dir {args.shared_dir}"
     if args.overrides:
         cmd += " " + " ".join(args.overrides)
     lines = [
