@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from nam_mmm.config import register_configs
 from nam_mmm.errors import NamMMMError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,7 @@ def _repo_root() -> str:
 
 if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", _repo_root)
+register_configs()  # the typed schemas the config groups compose against (nam_mmm.config)
 
 
 def one_line_errors(fn: Callable) -> Callable:
@@ -226,14 +228,14 @@ def _builders(cfg: DictConfig, table, n_folds: int, parents: list, opened: list)
     model, constraints, loss, strategy and optimizer, and the trainer with its callbacks and fold loggers."""
     from hydra.utils import instantiate
 
-    from nam_mmm.training.loss import LossConfig
+    from nam_mmm.config import LossConfig, ModelSettings
     from nam_mmm.training.module import NAMModule
-    from nam_mmm.training.runner import ModelSettings, model_config
+    from nam_mmm.training.runner import model_config
     from nam_mmm.training.shrinkage import ridge_shrinkage
 
-    settings = ModelSettings(**OmegaConf.to_container(cfg.model, resolve=True))
+    settings: ModelSettings = OmegaConf.to_object(cfg.model)  # typed at compose time (nam_mmm.config)
     constraints = OmegaConf.to_container(cfg.constraints, resolve=True)
-    loss = LossConfig(**OmegaConf.to_container(cfg.loss, resolve=True))
+    loss: LossConfig = OmegaConf.to_object(cfg.loss)
     strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
 

@@ -6,58 +6,12 @@ including values outside the training range), so they cost the same whatever the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
+from nam_mmm.config import LossConfig
 from nam_mmm.models.nam import HierarchicalNAM
-
-
-@dataclass
-class LossConfig:
-    """Weights and settings of the loss terms (``conf/loss``).
-
-    Attributes:
-        fit: ``mse`` or ``huber`` on the scaled log GMV.
-        huber_delta: Huber transition point, in scaled-target units.
-        lambda_constraint_start / lambda_constraint_end: constraint weight at epoch 0 and after warm-up.
-        constraint_warmup_epochs: epochs of linear annealing from start to end weight.
-        lambda_hierarchical: pulls SKU curves to their brand's (weighted) or SKU deviations to 0 (deviation).
-        lambda_smooth: penalty on squared second differences of the curves.
-        lambda_bounds: penalty on elasticities outside their business bounds.
-        lambda_l2: multiplier of the components' own L2 penalties (unconstrained networks).
-        lambda_function: function-space ridge: weight of the mean over fitted rows of each feature's squared
-            contribution (scaled-target units), summed over features. For a linear effect ``β·z`` of a feature with
-            unit second moment it is ``β²``, so it is the ridge penalty of the same design (0 = off; ``auto``: the
-            fold's cross-validated ridge penalty, resolved per fold by :func:`nam_mmm.training.shrinkage.ridge_shrinkage`
-            before the loss is built).
-        violation_tol: a grid step counts as a violation when it goes the wrong way by more than this.
-    """
-
-    fit: str = "mse"
-    huber_delta: float = 1.0
-    lambda_constraint_start: float = 0.1
-    lambda_constraint_end: float = 1.0
-    constraint_warmup_epochs: int = 50
-    lambda_hierarchical: float = 0.05
-    lambda_smooth: float = 0.01
-    lambda_bounds: float = 1.0
-    lambda_l2: float = 1.0
-    lambda_function: float | str = 0.0
-    violation_tol: float = 1e-6
-
-    def __post_init__(self) -> None:
-        if isinstance(self.lambda_function, str) and self.lambda_function != "auto":
-            from nam_mmm.errors import ConfigError
-
-            raise ConfigError(f"loss.lambda_function must be a number >= 0 or auto, got {self.lambda_function!r}")
-
-    def constraint_weight(self, epoch: int) -> float:
-        if self.constraint_warmup_epochs <= 0:
-            return self.lambda_constraint_end
-        frac = min(max(epoch, 0) / self.constraint_warmup_epochs, 1.0)
-        return self.lambda_constraint_start + frac * (self.lambda_constraint_end - self.lambda_constraint_start)
 
 
 def fit_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, kind: str = "mse", delta: float = 1.0) -> torch.Tensor:

@@ -7,30 +7,12 @@ from dataclasses import dataclass
 
 import lightning as L
 
+from nam_mmm.config import ModelSettings
 from nam_mmm.data.datamodule import PanelDataModule
 from nam_mmm.models.nam import HierarchicalNAM
 from nam_mmm.models.spec import build_slots
 from nam_mmm.training.callbacks import BestWeights
 from nam_mmm.training.module import NAMModule
-
-
-@dataclass
-class ModelSettings:
-    """Model hyper-parameters (``conf/model``): media family, network sizes, hierarchy, adstock."""
-
-    name: str = "hill"
-    media_response: str = "hill"
-    media_kwargs: dict | None = None
-    brand_hidden: int = 16
-    sku_hidden: int = 8
-    mlp_l2: float = 1e-3
-    dropout: float = 0.0
-    hier_mode: str = "weighted"
-    hier_weight: float = 0.7
-    learn_adstock: bool = True
-    adstock_per_brand: bool = False
-    grid_points: int = 33
-    input_clamp: float | None = None
 
 
 def model_config(dm: PanelDataModule, settings: ModelSettings, constraints: dict) -> dict:
