@@ -1,11 +1,14 @@
 """The predictor as an MLflow pyfunc: ``mlflow models serve -m runs:/<run id>/model --env-manager local``.
 
 The model folder holds ``predictor.pt`` (:class:`~nam_mmm.serving.predictor.Predictor`), the signature and an
-input example (real rows of the training panel). Loading it needs nam-mmm importable (the project's venv).
+input example (real rows of the training panel); or, written by :func:`save_artifact_pyfunc`, the whole model
+artifact folder (:mod:`nam_mmm.serving.artifact`, the same ``predictor.pt`` with its metadata), verified on load.
+Loading it needs nam-mmm importable (the project's venv).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -22,6 +25,12 @@ class NAMPyfunc(mlflow.pyfunc.PythonModel):
     """``predict(DataFrame of raw features, one row per SKU-period) -> DataFrame(gmv, log_gmv_sd)``."""
 
     def load_context(self, context) -> None:
+        if "artifact" in context.artifacts:  # a model artifact folder (save_artifact_pyfunc): verified as the API does
+            from nam_mmm.serving.artifact import ModelArtifact
+
+            self.artifact = ModelArtifact.load(context.artifacts["artifact"])
+            self.predictor = self.artifact.predictor
+            return
         self.predictor = Predictor.load(context.artifacts["predictor"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -65,6 +74,27 @@ def save_pyfunc(predictor: Predictor, predictor_path: Path, example: pd.DataFram
         pip_requirements=_requirements(),  # explicit: inferring them would import and probe the environment
     )
     return path
+
+
+def save_artifact_pyfunc(artifact_dir: Path, path: Path) -> Path:
+    """Write the pyfunc model folder at ``path`` around a model artifact (:mod:`nam_mmm.serving.artifact`): the
+    whole artifact folder travels as the pyfunc's artifact and is verified (checksums, self-check) when MLflow
+    loads it; the signature and input example are the artifact's own self-check rows."""
+    from nam_mmm.serving.artifact import ModelArtifact
+
+    artifact = ModelArtifact.load(artifact_dir)
+    example = pd.DataFrame(json.loads((Path(artifact_dir) / "check.json").read_text())["request"])
+    from mlflow.models import infer_signature
+
+    mlflow.pyfunc.save_model(
+        path=str(path),
+        python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+        artifacts={"artifact": str(artifact_dir)},
+        signature=infer_signature(example, artifact.predictor.predict(example)),
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
+    return Path(path)
 
 
 def log_pyfunc(client, run_id: str, predictor: Predictor, predictor_path: Path, example: pd.DataFrame) -> str:

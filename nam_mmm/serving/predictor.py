@@ -250,10 +250,9 @@ class Predictor:
                 notes[i].append(f"{col}={x[i]:.4g} outside {f:g}x the training range [{lo:.4g}, {hi:.4g}]")
         return pd.Series(["; ".join(n) for n in notes], dtype=object)
 
-    @torch.no_grad()
-    def predict(self, request: pd.DataFrame, range_factor: float | None = None) -> pd.DataFrame:
-        """GMV in rupees for each request row (same order), the log-GMV spread across fold models, and
-        ``out_of_range``: ``""`` or the inputs of the row far outside the training range (:meth:`out_of_range`)."""
+    def model_inputs(self, request: pd.DataFrame, range_factor: float | None = None) -> tuple[tuple[torch.Tensor, ...], pd.Series]:
+        """The validated request as the model's inputs ``(x, media, brand, sku)`` and the ``out_of_range`` flags
+        (what :meth:`predict` feeds the model; :meth:`explain` and :meth:`elasticities` use the same path)."""
         df, t_idx, s_idx = self._validate(pd.DataFrame(request).copy())
         flags = self.out_of_range(df, range_factor)
         if flags.ne("").any():
@@ -265,13 +264,73 @@ class Predictor:
             x[:, j] = calendar[f] if is_calendar_feature(f) else df[f]
         brand = self._sku_brand_index[s_idx]
         f = torch.get_default_dtype()
-        out = self.model(
+        inputs = (
             torch.as_tensor(x, dtype=f),
             torch.as_tensor(np.ascontiguousarray(self._media(df, t_idx, s_idx)), dtype=f),
             torch.as_tensor(brand, dtype=torch.long),
             torch.as_tensor(s_idx, dtype=torch.long),
         )
+        return inputs, flags
+
+    @torch.no_grad()
+    def predict(self, request: pd.DataFrame, range_factor: float | None = None) -> pd.DataFrame:
+        """GMV in rupees for each request row (same order), the log-GMV spread across fold models, and
+        ``out_of_range``: ``""`` or the inputs of the row far outside the training range (:meth:`out_of_range`)."""
+        inputs, flags = self.model_inputs(request, range_factor)
+        out = self.model(*inputs)
         return pd.DataFrame({"gmv": out["log_gmv"].exp().numpy(), "log_gmv_sd": out["log_gmv_sd"].numpy(), OUT_OF_RANGE: flags.to_numpy()})
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Every model feature in contribution order: the scalar features, then the media channels."""
+        return list(self.model.members[0].feature_names)
+
+    @torch.no_grad()
+    def explain(self, request: pd.DataFrame, range_factor: float | None = None) -> dict[str, pd.DataFrame]:
+        """The additive decomposition of each row's log GMV, averaged over the fold models.
+
+        Returns ``predict``'s frame (``prediction``), ``baseline`` (a Series: the SKU's level and biases in log
+        GMV) and ``contributions`` (rows × :attr:`feature_names`, log GMV: the feature's curve value, anchored
+        at 0 as in ``curves.csv``), with ``baseline + contributions.sum(axis=1) == log(gmv)`` per row; and
+        ``media_inr`` (rows × channels, rupees): GMV minus GMV with the channel's spend at zero in every lag.
+        """
+        inputs, flags = self.model_inputs(request, range_factor)
+        x, media, brand, sku = inputs
+        contrib, base = [], []
+        for m in self.model.members:
+            out = m(x, media, brand, sku)
+            c = out["contrib"] * m.y_scale
+            contrib.append(c)
+            base.append(out["log_gmv"] - c.sum(1))
+        ens = self.model(*inputs)
+        gmv = ens["log_gmv"].exp()
+        media_inr = {}
+        for c, channel in enumerate(self.spec.channels):
+            zeroed = media.clone()
+            zeroed[:, c, :] = 0.0
+            media_inr[channel] = (gmv - self.model(x, zeroed, brand, sku)["log_gmv"].exp()).numpy()
+        return {
+            "prediction": pd.DataFrame({"gmv": gmv.numpy(), "log_gmv_sd": ens["log_gmv_sd"].numpy(), OUT_OF_RANGE: flags.to_numpy()}),
+            "baseline": pd.Series(torch.stack(base).mean(0).numpy(), name="baseline_log_gmv"),
+            "contributions": pd.DataFrame(torch.stack(contrib).mean(0).numpy(), columns=self.feature_names),
+            "media_inr": pd.DataFrame(media_inr, index=range(len(gmv))),
+        }
+
+    def elasticities(self, request: pd.DataFrame, range_factor: float | None = None) -> pd.DataFrame:
+        """Per row, ``d log GMV / d log x`` of every feature that reports one (prices, discount, promotions,
+        NPS ...; media as ``media_<channel>``: a permanent proportional change of that channel's spend in every
+        lag), in raw units, averaged over the fold models."""
+        from nam_mmm.models.elasticity import row_elasticities
+
+        inputs, _ = self.model_inputs(request, range_factor)
+        first = self.model.members[0]
+        keep = [j for j, s in enumerate(first.slots[: first.n_scalar]) if s.elasticity]
+        names = [first.slots[j].name for j in keep] + [f"media_{c}" for c in self.spec.channels]
+        values = []
+        for m in self.model.members:
+            el_x, el_m = row_elasticities(m, *inputs)
+            values.append(torch.cat([el_x[:, keep], el_m], dim=1))
+        return pd.DataFrame(torch.stack(values).mean(0).numpy(), columns=names)
 
 
 def _check_factor(factor: float) -> float:
