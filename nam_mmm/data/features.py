@@ -218,81 +218,92 @@ def calendar_features(
     return pd.concat([base, fourier_terms(period, fourier_order), event_shares(period, calendar, events or {})], axis=1)
 
 
-def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> FeatureTable:
-    """Add the §3.4 features to a cleaned panel and resolve the model feature specs."""
-    cfg = config if isinstance(config, FeatureConfig) else FeatureConfig(**(config or {}))
-    df = panel.frame.copy()
-    desc: dict[str, dict] = {}
+class _TableBuilder:
+    """The feature frame being built and the description of each column (role, formula, units, source)."""
 
-    def add(name: str, values, role: str, formula: str, units: str, source: str) -> None:
-        df[name] = values
-        desc[name] = {"role": role, "formula": formula, "units": units, "source": source}
+    def __init__(self, panel: Panel) -> None:
+        self.panel = panel
+        self.df = panel.frame.copy()
+        self.desc: dict[str, dict] = {}
 
-    periods = panel.periods
-    src = panel.source
+    def add(self, name: str, values, role: str, formula: str, units: str, source: str) -> None:
+        self.df[name] = values
+        self.desc[name] = {"role": role, "formula": formula, "units": units, "source": source}
+
+    def given(self, name: str, role: str, formula: str, units: str) -> None:
+        """Describe a column that comes with the panel."""
+        self.desc[name] = {"role": role, "formula": formula, "units": units, "source": self.panel.column_sources.get(name, self.panel.source)}
+
+
+def _price_and_promotion(b: _TableBuilder, cfg: FeatureConfig) -> None:
+    df = b.df
     if PRICE in df:
-        desc[PRICE] = {"role": "own_price", "formula": "GMV / units (average selling price)", "units": "rupees/unit", "source": panel.column_sources.get(PRICE, src)}
+        b.given(PRICE, "own_price", "GMV / units (average selling price)", "rupees/unit")
         if CROSS_PRICE not in df or df[CROSS_PRICE].isna().all():
-            add(CROSS_PRICE, _cross_price(df, cfg.cross_price_fallback), "cross_price", "mean price of the other SKUs of the brand in the period", "rupees/unit", "derived from price")
+            b.add(CROSS_PRICE, _cross_price(df, cfg.cross_price_fallback), "cross_price", "mean price of the other SKUs of the brand in the period", "rupees/unit", "derived from price")
         else:
-            desc[CROSS_PRICE] = {"role": "cross_price", "formula": "given", "units": "rupees/unit", "source": panel.column_sources.get(CROSS_PRICE, src)}
+            b.given(CROSS_PRICE, "cross_price", "given", "rupees/unit")
         brand_mean = df.groupby([PERIOD, BRAND])[PRICE].transform("mean")
-        add("price_index", df[PRICE] / brand_mean, "own_price", "price / mean price of the brand's SKUs in the period", "ratio", "price")
-        add("cross_price_index", df[CROSS_PRICE] / df[PRICE], "cross_price", "cross_price / price", "ratio", "price, cross_price")
+        b.add("price_index", df[PRICE] / brand_mean, "own_price", "price / mean price of the brand's SKUs in the period", "ratio", "price")
+        b.add("cross_price_index", df[CROSS_PRICE] / df[PRICE], "cross_price", "cross_price / price", "ratio", "price, cross_price")
     if DISCOUNT in df:
-        desc[DISCOUNT] = {"role": "discount", "formula": "(list price − price) / list price", "units": "fraction", "source": panel.column_sources.get(DISCOUNT, src)}
+        b.given(DISCOUNT, "discount", "(list price − price) / list price", "fraction")
     if PROMO_DAYS in df:
-        desc[PROMO_DAYS] = {"role": "promo", "formula": "promotion days in the period", "units": "days", "source": panel.column_sources.get(PROMO_DAYS, src)}
-        add("promo_flag", (df[PROMO_DAYS] > 0).astype(float), "promo", "promo_days > 0", "0/1", "promo_days")
+        b.given(PROMO_DAYS, "promo", "promotion days in the period", "days")
+        b.add("promo_flag", (df[PROMO_DAYS] > 0).astype(float), "promo", "promo_days > 0", "0/1", "promo_days")
     if NPS in df:
-        desc[NPS] = {"role": "brand_health", "formula": "net promoter score", "units": "NPS points", "source": panel.column_sources.get(NPS, src)}
+        b.given(NPS, "brand_health", "net promoter score", "NPS points")
         g = df.groupby(SKU)[NPS]
         for lag in cfg.nps_lags:
-            add(f"nps_lag{lag}", g.shift(lag).fillna(df[NPS]), "brand_health", f"NPS {lag} period(s) earlier (first periods: current)", "NPS points", "nps")
-        add("nps_change", g.diff().fillna(0.0), "brand_health", "NPS − previous NPS", "NPS points", "nps")
+            b.add(f"nps_lag{lag}", g.shift(lag).fillna(df[NPS]), "brand_health", f"NPS {lag} period(s) earlier (first periods: current)", "NPS points", "nps")
+        b.add("nps_change", g.diff().fillna(0.0), "brand_health", "NPS − previous NPS", "NPS points", "nps")
 
+
+def _calendar(b: _TableBuilder, cfg: FeatureConfig) -> None:
     events = cfg.resolved_events()
-    calendar = calendar_features(df[PERIOD], periods, cfg.festive_months, int(cfg.fourier_order), events)
+    calendar = calendar_features(b.df[PERIOD], b.panel.periods, cfg.festive_months, int(cfg.fourier_order), events)
     for k in range(2, int(cfg.fourier_order) + 1):
-        add(f"fourier_sin_{k}", calendar[f"fourier_sin_{k}"], "seasonality", f"sin(2π · {k} · day of year / days in year)", "", "period")
-        add(f"fourier_cos_{k}", calendar[f"fourier_cos_{k}"], "seasonality", f"cos(2π · {k} · day of year / days in year)", "", "period")
+        b.add(f"fourier_sin_{k}", calendar[f"fourier_sin_{k}"], "seasonality", f"sin(2π · {k} · day of year / days in year)", "", "period")
+        b.add(f"fourier_cos_{k}", calendar[f"fourier_cos_{k}"], "seasonality", f"cos(2π · {k} · day of year / days in year)", "", "period")
     for name, ev in events.items():
-        add(f"event_{name}", calendar[f"event_{name}"], "seasonality", f"share of the period's days within {ev.days_before} days before to {ev.days_after} after {name}", "fraction", "period")
-    add("month_sin", calendar["month_sin"], "seasonality", "sin(2π · month position / 12)", "", "period")
-    add("month_cos", calendar["month_cos"], "seasonality", "cos(2π · month position / 12)", "", "period")
-    add("festive", calendar["festive"], "seasonality", f"month in {cfg.festive_months}", "0/1", "period")
-    add("time_index", calendar["time_index"], "trend", "period number from 0", "periods", "period")
+        b.add(f"event_{name}", calendar[f"event_{name}"], "seasonality", f"share of the period's days within {ev.days_before} days before to {ev.days_after} after {name}", "fraction", "period")
+    b.add("month_sin", calendar["month_sin"], "seasonality", "sin(2π · month position / 12)", "", "period")
+    b.add("month_cos", calendar["month_cos"], "seasonality", "cos(2π · month position / 12)", "", "period")
+    b.add("festive", calendar["festive"], "seasonality", f"month in {cfg.festive_months}", "0/1", "period")
+    b.add("time_index", calendar["time_index"], "trend", "period number from 0", "periods", "period")
 
-    decay = cfg.decay_for(panel.channels)
-    if panel.channels:
-        by_period = panel.spend_by_period()
-        spend = by_period.to_numpy()
-        ad = pd.DataFrame(geometric_adstock(spend, decay, cfg.max_lag), index=by_period.index, columns=panel.channels)
-        total = spend.sum(axis=1)
-        atl = [c for c in panel.channels if c in cfg.atl_channels]
-        for i, c in enumerate(panel.channels):
-            sc = spend_col(c)
-            desc[sc] = {"role": "media", "formula": "media spend", "units": "rupees", "source": panel.column_sources.get(sc, src)}
-            add(f"adstock_{c}", df[PERIOD].map(ad[c]), "media", f"Σ_l {decay[i]:g}^l · spend[t−l], l ≤ {cfg.max_lag}", "rupees", sc)
-            sov = pd.Series(np.where(total > 0, spend[:, i] / np.where(total > 0, total, 1), 0.0), index=by_period.index)
-            add(f"sov_{c}", df[PERIOD].map(sov), "media", f"{c} spend / all channels' spend in the period (own share of voice)", "fraction", sc)
-            for lag in cfg.spend_lags:
-                lagged = by_period[sc].shift(lag).fillna(0.0)
-                add(f"{sc}_lag{lag}", df[PERIOD].map(lagged), "media", f"spend {lag} period(s) earlier", "rupees", sc)
-        add("atl_spend", df[PERIOD].map(by_period[[spend_col(c) for c in atl]].sum(1)), "media", f"sum of ATL channels {atl}", "rupees", "spend_*")
-        add("btl_spend", df[PERIOD].map(by_period.sum(1)) - df["atl_spend"], "media", "sum of the other channels", "rupees", "spend_*")
-    for c in panel.controls:
-        desc[c] = {"role": "control", "formula": "given", "units": "", "source": panel.column_sources.get(c, src)}
 
-    names = list(dict.fromkeys([*cfg.model_features, *cfg.calendar_feature_names(), *panel.controls]))
+def _media(b: _TableBuilder, cfg: FeatureConfig, decay: np.ndarray) -> None:
+    panel, df = b.panel, b.df
+    if not panel.channels:
+        return
+    by_period = panel.spend_by_period()
+    spend = by_period.to_numpy()
+    ad = pd.DataFrame(geometric_adstock(spend, decay, cfg.max_lag), index=by_period.index, columns=panel.channels)
+    total = spend.sum(axis=1)
+    atl = [c for c in panel.channels if c in cfg.atl_channels]
+    for i, c in enumerate(panel.channels):
+        sc = spend_col(c)
+        b.given(sc, "media", "media spend", "rupees")
+        b.add(f"adstock_{c}", df[PERIOD].map(ad[c]), "media", f"Σ_l {decay[i]:g}^l · spend[t−l], l ≤ {cfg.max_lag}", "rupees", sc)
+        sov = pd.Series(np.where(total > 0, spend[:, i] / np.where(total > 0, total, 1), 0.0), index=by_period.index)
+        b.add(f"sov_{c}", df[PERIOD].map(sov), "media", f"{c} spend / all channels' spend in the period (own share of voice)", "fraction", sc)
+        for lag in cfg.spend_lags:
+            lagged = by_period[sc].shift(lag).fillna(0.0)
+            b.add(f"{sc}_lag{lag}", df[PERIOD].map(lagged), "media", f"spend {lag} period(s) earlier", "rupees", sc)
+    b.add("atl_spend", df[PERIOD].map(by_period[[spend_col(c) for c in atl]].sum(1)), "media", f"sum of ATL channels {atl}", "rupees", "spend_*")
+    b.add("btl_spend", df[PERIOD].map(by_period.sum(1)) - df["atl_spend"], "media", "sum of the other channels", "rupees", "spend_*")
+
+
+def _model_specs(b: _TableBuilder, cfg: FeatureConfig) -> list[FeatureSpec]:
+    """The specs of the model features (configured ones, calendar extras, the panel's controls), checked on the frame."""
+    df, panel = b.df, b.panel
     specs = []
-    for name in names:
+    for name in dict.fromkeys([*cfg.model_features, *cfg.calendar_feature_names(), *panel.controls]):
         if name not in df:
-            raise ConfigError(f"model feature '{name}' is not in the feature table (available: {', '.join(sorted(desc))})")
+            raise ConfigError(f"model feature '{name}' is not in the feature table (available: {', '.join(sorted(b.desc))})")
         default = FeatureSpec(name, "seasonality", "identity", "none", "none") if is_calendar_feature(name) else FeatureSpec(name, "control")
-        base = DEFAULT_SPECS.get(name, default)
-        over = cfg.specs.get(name, {})
-        spec = FeatureSpec(**{**asdict(base), **dict(over)})
+        spec = FeatureSpec(**{**asdict(DEFAULT_SPECS.get(name, default)), **dict(cfg.specs.get(name, {}))})
         if df[name].isna().any():
             rows = sorted(df.loc[df[name].isna(), "_row"].astype(int))
             raise DataError(f"model feature '{name}' has missing values after cleaning", file=panel.source, column=name, rows=rows)
@@ -300,4 +311,18 @@ def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> 
             rows = sorted(df.loc[df[name] <= 0, "_row"].astype(int))
             raise DataError(f"feature '{name}' is log-transformed but has values <= 0", file=panel.source, column=name, rows=rows)
         specs.append(spec)
-    return FeatureTable(frame=df, panel=panel, config=cfg, model_specs=specs, decay=decay, descriptions=desc)
+    return specs
+
+
+def build_features(panel: Panel, config: FeatureConfig | dict | None = None) -> FeatureTable:
+    """Add the §3.4 features to a cleaned panel and resolve the model feature specs."""
+    cfg = config if isinstance(config, FeatureConfig) else FeatureConfig(**(config or {}))
+    b = _TableBuilder(panel)
+    _price_and_promotion(b, cfg)
+    _calendar(b, cfg)
+    decay = cfg.decay_for(panel.channels)
+    _media(b, cfg, decay)
+    for c in panel.controls:
+        b.given(c, "control", "given", "")
+    specs = _model_specs(b, cfg)
+    return FeatureTable(frame=b.df, panel=panel, config=cfg, model_specs=specs, decay=decay, descriptions=b.desc)

@@ -122,10 +122,20 @@ class HierarchicalNAM(nn.Module):
             raise ConfigError(f"sku_brand has {len(sku_brand)} entries for {n_skus} SKUs")
         if len(scaler["feature_names"]) != self.n_scalar:
             raise ConfigError("scaler and feature slots disagree on the number of features")
-        dtype = torch.get_default_dtype()
         self.register_buffer("sku_brand", torch.as_tensor(sku_brand, dtype=torch.long))
+        self._scaler_buffers(scaler, input_clamp)
+        self._adstock_parameters(adstock_decay, learn_adstock, adstock_per_brand)
+        self.bias_brand = nn.Parameter(torch.zeros(n_brands))
+        self.bias_sku = nn.Parameter(torch.zeros(n_skus))
+        self._component_groups()
+        self.grid_points, self.grid_halfwidth = grid_points, grid_halfwidth
+        self._constraint_buffers(feature_slots)
+
+    def _scaler_buffers(self, scaler: dict, input_clamp: float | None) -> None:
+        """The fold's scaling statistics as buffers (they travel with the weights), and the input clamp."""
+        dtype = torch.get_default_dtype()
         self.register_buffer("log_mask", torch.as_tensor(scaler["log_mask"], dtype=torch.bool))
-        self.register_buffer("center", torch.as_tensor(scaler["center"], dtype=dtype).reshape(n_skus, self.n_scalar))
+        self.register_buffer("center", torch.as_tensor(scaler["center"], dtype=dtype).reshape(self.n_skus, self.n_scalar))
         self.register_buffer("scale", torch.as_tensor(scaler["scale"], dtype=dtype))
         self.register_buffer("media_scale", torch.as_tensor(scaler["media_scale"], dtype=dtype).reshape(self.n_media))
         self.register_buffer("y_center", torch.as_tensor(scaler["y_center"], dtype=dtype))
@@ -142,23 +152,22 @@ class HierarchicalNAM(nn.Module):
             self.register_buffer("z_lo", z_min - margin)
             self.register_buffer("z_hi", z_max + margin)
 
-        # adstock: decay = sigmoid(theta), per channel (or per brand × channel)
-        decay0 = torch.as_tensor(adstock_decay if adstock_decay is not None else [0.5] * self.n_media, dtype=dtype)
+    def _adstock_parameters(self, adstock_decay: list[float] | None, learn: bool, per_brand: bool) -> None:
+        """Adstock decay = sigmoid(theta), per channel (or per brand × channel); a parameter when learned."""
+        decay0 = torch.as_tensor(adstock_decay if adstock_decay is not None else [0.5] * self.n_media, dtype=torch.get_default_dtype())
         if decay0.numel() != self.n_media or ((decay0 <= 0) | (decay0 >= 1)).any():
             raise ConfigError("adstock_decay needs one value in (0, 1) per channel")
         theta = torch.logit(decay0).reshape(1, self.n_media)
-        if adstock_per_brand:
-            theta = theta.expand(n_brands, self.n_media).clone()
-        self.adstock_per_brand = adstock_per_brand
-        if learn_adstock:
+        if per_brand:
+            theta = theta.expand(self.n_brands, self.n_media).clone()
+        self.adstock_per_brand = per_brand
+        if learn:
             self.adstock_logit = nn.Parameter(theta)
         else:
             self.register_buffer("adstock_logit", theta)
 
-        self.bias_brand = nn.Parameter(torch.zeros(n_brands))
-        self.bias_sku = nn.Parameter(torch.zeros(n_skus))
-
-        # group features sharing a component type and hyper-parameters
+    def _component_groups(self) -> None:
+        """One (brand, SKU) pair of shape components per group of features sharing a component and its settings."""
         groups: dict[str, list[int]] = {}
         for j, s in enumerate(self.slots):
             key = json.dumps([s.component, s.brand_kwargs, s.sku_kwargs], sort_keys=True)
@@ -168,14 +177,16 @@ class HierarchicalNAM(nn.Module):
         order = []
         for g, idx in enumerate(groups.values()):
             s = self.slots[idx[0]]
-            self.brand_parts.append(build_shape(s.component, n_brands, len(idx), **s.brand_kwargs))
-            self.sku_parts.append(build_shape(s.component, n_skus, len(idx), **s.sku_kwargs))
+            self.brand_parts.append(build_shape(s.component, self.n_brands, len(idx), **s.brand_kwargs))
+            self.sku_parts.append(build_shape(s.component, self.n_skus, len(idx), **s.sku_kwargs))
             self.register_buffer(f"group_idx_{g}", torch.as_tensor(idx, dtype=torch.long))
             order += idx
         self.n_groups = len(groups)
         self.register_buffer("unpermute", torch.argsort(torch.as_tensor(order, dtype=torch.long)))
-        self.grid_points, self.grid_halfwidth = grid_points, grid_halfwidth
-        # per-feature constraint metadata (F,) for penalties and monitors
+
+    def _constraint_buffers(self, feature_slots: list[FeatureSlot]) -> None:
+        """Per-feature constraint metadata (F,) for the penalties and monitors."""
+        dtype = torch.get_default_dtype()
         self.register_buffer("direction", torch.as_tensor([s.direction for s in self.slots], dtype=dtype))
         self.register_buffer("concave", torch.as_tensor([s.concave for s in self.slots], dtype=torch.bool))
         self.n_directed = sum(1 for s in self.slots if s.direction != 0)
