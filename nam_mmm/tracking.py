@@ -140,6 +140,24 @@ def runs_table(
     """
     import pandas as pd
 
+    client, ids, context = _experiment(tracking_uri, experiment_name)
+    runs, metric, direction = _runs_to_rank(client, ids, context, parent, metric, direction)
+    metric, direction = metric or "test.r2", direction or "maximize"
+    context.update({"metric": metric, "direction": direction, "runs": len(runs)})
+    rows = [_run_row(r, metric) for r in runs]
+    table = pd.DataFrame([row for row, _ in rows], columns=["run_id", "run_name", "status", "started", metric, *[m for m in KEY_METRICS if m != metric], "failure"])
+    if rows:
+        p = pd.DataFrame([chosen for _, chosen in rows])
+        varying = [c for c in p.columns if p[c].astype(str).nunique(dropna=False) > 1]
+        table = pd.concat([table, p[varying]], axis=1)
+    table = table.dropna(axis=1, how="all")
+    if metric in table:
+        table = table.sort_values(metric, ascending=direction != "maximize", na_position="last", kind="stable")
+    return table.head(top_k).reset_index(drop=True), context
+
+
+def _experiment(tracking_uri: str, experiment_name: str):
+    """The client, the experiment's id list and the table's context; a one-line error when there is no store or experiment."""
     from nam_mmm.errors import ConfigError
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///") :]).is_file():
@@ -148,55 +166,47 @@ def runs_table(
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
         raise ConfigError(f"no MLflow experiment '{experiment_name}' in {tracking_uri} (train something first, or pass --experiment)")
-    ids = [exp.experiment_id]
-    context = {"tracking_uri": tracking_uri, "experiment": experiment_name}
+    return client, [exp.experiment_id], {"tracking_uri": tracking_uri, "experiment": experiment_name}
+
+
+def _runs_to_rank(client, ids: list[str], context: dict, parent: str | None, metric: str | None, direction: str | None):
+    """A sweep's runs (``parent``: its run id or ``latest``) with its objective, or every top-level training run."""
+    from nam_mmm.errors import ConfigError
+
     if parent == "latest":
         sweeps = client.search_runs(ids, filter_string="tags.`nam_mmm.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"])
         if not sweeps:
-            raise ConfigError(f"no sweep in MLflow experiment '{experiment_name}' yet (run python train.py -m ...)")
+            raise ConfigError(f"no sweep in MLflow experiment '{context['experiment']}' yet (run python train.py -m ...)")
         parent = sweeps[0].info.run_id
-    if parent:
-        sweep = client.get_run(parent)
-        metric = metric or sweep.data.params.get("sweep.objective")
-        direction = direction or sweep.data.params.get("sweep.direction")
-        runs = client.search_runs(ids, filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=50000)
-        context.update({"sweep": f"{sweep.info.run_name} ({parent})"})
-    else:
-        runs = [
-            r for r in client.search_runs(ids, max_results=50000)
-            if r.data.tags.get("nam_mmm.kind") != "sweep" and "fold" not in r.data.tags
-        ]
-    metric, direction = metric or "test.r2", direction or "maximize"
-    context.update({"metric": metric, "direction": direction, "runs": len(runs)})
-    rows, params = [], []
-    for r in runs:
-        row = {
-            "run_id": r.info.run_id,
-            "run_name": r.info.run_name,
-            "status": r.info.status,
-            "started": pd.Timestamp(r.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
-            metric: r.data.metrics.get(metric),
-        }
-        row.update({m: r.data.metrics.get(m) for m in KEY_METRICS if m != metric})
-        row["failure"] = r.data.tags.get("failure") or r.data.tags.get("pruned")  # why it did not finish
-        rows.append(row)
-        # the choices: the core config params and whatever the sweep overrode (the job's overrides tag)
-        chosen = {k: r.data.params.get(k) for k in CORE_PARAMS}
-        for item in r.data.tags.get("nam_mmm.overrides", "").split():
-            key, _, value = item.partition("=")
-            key = key.lstrip("+~")
-            if key and not key.startswith(("logger.", "hydra.", "hparams_search")) and f"{key}.name" not in chosen:
-                chosen[key] = value  # a group choice (model=hill) shows as its .name param
-        params.append(chosen)
-    table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "started", metric, *[m for m in KEY_METRICS if m != metric], "failure"])
-    if params:
-        p = pd.DataFrame(params)
-        varying = [c for c in p.columns if p[c].astype(str).nunique(dropna=False) > 1]
-        table = pd.concat([table, p[varying]], axis=1)
-    table = table.dropna(axis=1, how="all")
-    if metric in table:
-        table = table.sort_values(metric, ascending=direction != "maximize", na_position="last", kind="stable")
-    return table.head(top_k).reset_index(drop=True), context
+    if not parent:
+        runs = [r for r in client.search_runs(ids, max_results=50000) if r.data.tags.get("nam_mmm.kind") != "sweep" and "fold" not in r.data.tags]
+        return runs, metric, direction
+    sweep = client.get_run(parent)
+    context.update({"sweep": f"{sweep.info.run_name} ({parent})"})
+    runs = client.search_runs(ids, filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=50000)
+    return runs, metric or sweep.data.params.get("sweep.objective"), direction or sweep.data.params.get("sweep.direction")
+
+
+def _run_row(r, metric: str) -> tuple[dict, dict]:
+    """One run's row (id, status, metrics, why it did not finish) and its choices (core params and the sweep's overrides)."""
+    import pandas as pd
+
+    row = {
+        "run_id": r.info.run_id,
+        "run_name": r.info.run_name,
+        "status": r.info.status,
+        "started": pd.Timestamp(r.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
+        metric: r.data.metrics.get(metric),
+    }
+    row.update({m: r.data.metrics.get(m) for m in KEY_METRICS if m != metric})
+    row["failure"] = r.data.tags.get("failure") or r.data.tags.get("pruned")
+    chosen = {k: r.data.params.get(k) for k in CORE_PARAMS}
+    for item in r.data.tags.get("nam_mmm.overrides", "").split():
+        key, _, value = item.partition("=")
+        key = key.lstrip("+~")
+        if key and not key.startswith(("logger.", "hydra.", "hparams_search")) and f"{key}.name" not in chosen:
+            chosen[key] = value  # a group choice (model=hill) shows as its .name param
+    return row, chosen
 
 
 def flat_metrics(d: dict, prefix: str = "") -> dict[str, float]:
