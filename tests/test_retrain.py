@@ -110,6 +110,7 @@ def test_no_retraining_when_no_rule_fires(store) -> None:
     out = retrain(RetrainConfig(store=str(store.root), policy={"max_age_days": None}))  # same data, no actuals, fresh model
     assert out["outcome"] == "skipped" and "no rule fired" in out["reason"]
     assert snapshot(store) == before and history(store)[-1]["outcome"] == "skipped"
+    assert out["work_dir"] is None and not any((store.root / "retrain").iterdir())
 
 
 # ---------------------------------------------------------------------------------------------------- the served model survives

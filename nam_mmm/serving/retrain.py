@@ -1,7 +1,8 @@
 """Retraining that never loses the good model (seed §13.1): decide, retrain on the combined data, validate,
 and switch the served model only if the new one passes.
 
-``python -m nam_mmm.serving.retrain store=<model store> [new_data=<csv of new periods>] [monitor_dir=<server
+``python -m nam_mmm.serving.retrain store=<model store> init_from=<run folder>`` creates a store around a first
+model; ``python -m nam_mmm.serving.retrain store=<model store> [new_data=<csv of new periods>] [monitor_dir=<server
 logs>] [overrides='[data.source.n_periods=52]'] [force=true]`` (settings: ``conf/retrain.yaml``):
 
 1. **Decide** (:func:`decide`): retrain when the online MAPE from the server's logs is above
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -278,7 +280,8 @@ def retrain(config: RetrainConfig, now: datetime | None = None) -> dict:
         decision = decide(config.policy, current.metadata, _new_periods(cfg, current.metadata["data"]["last_period"]), mape, n_actuals, now)
         report["decision"] = asdict(decision)
         if not decision.retrain and not config.force:
-            report.update(outcome="skipped", reason="; ".join(decision.reasons))
+            shutil.rmtree(work, ignore_errors=True)  # nothing was trained: no work folder stays behind
+            report.update(outcome="skipped", reason="; ".join(decision.reasons), work_dir=None)
             return report
         if not decision.retrain:
             report["decision"]["reasons"].append("forced (force=true)")
@@ -328,6 +331,11 @@ def main() -> None:
     @one_line_errors
     def _main(cfg: DictConfig) -> None:
         data = OmegaConf.to_container(cfg, resolve=True)
+        init_from = data.pop("init_from", None)
+        if init_from:  # create the store around a first model, nothing else
+            store = ModelStore.init(data["store"], init_from)
+            print(f"model store {store.root}: serving {store.current_version()} (python scripts/serve.py model_dir={store.root})")
+            return
         report = retrain(RetrainConfig(**data))
         print(json.dumps({k: report.get(k) for k in ("outcome", "reason", "served", "new_version", "work_dir")}, indent=2))
         if report["outcome"] == "failed":
