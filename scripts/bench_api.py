@@ -208,7 +208,7 @@ def main() -> None:
         + ", ".join(f"{_seq(results, name)['p50_ms'] - model_cost[(name, 'explain')]:.0f} ms to the {name} p50 ({model_cost[(name, 'explain')]:.0f} ms in the model's explain)" for name in ("1 row", "1,000 rows"))
         + f". With {max(args.concurrency)} client threads on {os.cpu_count()} cores the requests/s go from "
         + ", ".join(f"{_seq(results, name)['rps']:.1f} to {_par(results, name, max(args.concurrency))['rps']:.1f} ({name})" for name in ("1 row", "1,000 rows"))
-        + ": one uvicorn worker runs the model for one request at a time, so extra client threads mostly queue and raise the latency.",
+        + ": one uvicorn worker runs one request at a time through the model, and the client threads compete with it for the same cores, so more threads than cores raise the latency without adding throughput.",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
