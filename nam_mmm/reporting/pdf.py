@@ -38,7 +38,7 @@ class _Writer:
         self.y -= 0.032
 
     def para(self, s: str, size: float = 10, colour_: str = ACTUAL, bullet: bool = False) -> None:
-        lines = textwrap.wrap(s, WRAP - (3 if bullet else 0)) or [""]
+        lines = textwrap.wrap(s, int(WRAP * 10 / size) - (3 if bullet else 0)) or [""]
         for i, line in enumerate(lines):
             prefix = ("•  " if i == 0 else "   ") if bullet else ""
             self.fig.text(0.08 if bullet else 0.07, self.y, prefix + line, fontsize=size, color=colour_, va="top")
@@ -106,12 +106,15 @@ def write_pdf(run: RunData, path: Path) -> Path:
         for line in text.identifiability_sentences(run):
             w.para(line, bullet=True)
         w.heading("Health checks")
-        lines = text.health_summary(run)
-        w.para(lines[0])
-        for line in lines[1:14]:
+        lines = text.health_summary(run, skip=("identifiability",))
+        w.para(lines[0] + (" Identifiability: see above." if run.identifiability and not run.identifiability.get("ok") else ""))
+        shown = 0
+        for line in lines[1:]:
+            if w.y < 0.36 or shown == 10:  # keep room for the budget and the reading notes
+                w.para(f"… and {len(lines) - 1 - shown} more in report.html (Health checks).", size=9, colour_=GREY)
+                break
             w.para(line, size=9, bullet=True)
-        if len(lines) > 14:
-            w.para(f"… and {len(lines) - 14} more in report.html.", size=9, colour_=GREY)
+            shown += 1
         w.heading("Budget")
         w.para(text.budget_sentence(run))
         w.heading("How to read this")

@@ -64,6 +64,19 @@ def _attribution_rows(run: RunData) -> pd.DataFrame | None:
     return d
 
 
+def _mark_unscored(ax, d: pd.DataFrame) -> None:
+    """Shade the periods none of whose rows enter the fit (an outage dropped by cleaning, a missing month)."""
+    if "fit_weight" not in d:
+        return
+    scored = d.groupby("period")["fit_weight"].max()
+    periods = scored.index.sort_values()
+    step = (periods[1:] - periods[:-1]).min() if len(periods) > 1 else pd.Timedelta(days=7)
+    first = True
+    for p in scored.index[scored <= 0]:
+        ax.axvspan(p - step / 2, p + step / 2, facecolor="white", edgecolor=GREY, hatch="///", alpha=0.7, zorder=3, linewidth=0, label="period left out of the fit (no actual)" if first else None)
+        first = False
+
+
 def _dates(ax) -> None:
     """Readable date ticks on the x axis (a few, concise: 2023, Feb, Mar …)."""
     import matplotlib.dates as mdates
@@ -118,9 +131,9 @@ def _x_axis_label(feature: str, xs: np.ndarray) -> tuple[float, str]:
 
 def elasticity_at_median(curve: pd.DataFrame, median_x: float) -> float | None:
     """d log GMV / d log x of a curve (``x``, ``effect_log_gmv``) at ``median_x`` (None for x <= 0)."""
-    c = curve.sort_values("x")
+    c = curve[curve["x"] > 0].sort_values("x")  # a media curve starts at zero spend: no log there
     x, y = c["x"].to_numpy(float), c["effect_log_gmv"].to_numpy(float)
-    if median_x is None or not np.isfinite(median_x) or median_x <= 0 or len(x) < 3 or (x <= 0).any():
+    if median_x is None or not np.isfinite(median_x) or median_x <= 0 or len(x) < 3:
         return None
     lx = np.log(x)
     slope = np.gradient(y, lx)
@@ -258,7 +271,7 @@ def brand_vs_sku(run: RunData, out_dir: Path, feature: str | None = None) -> Pat
             ax.axhline(0, color=LIGHT, linewidth=0.8, zorder=0)
         for j in range(len(brands), nrow * ncol):
             axes[j // ncol][j % ncol].axis("off")
-        fig.suptitle(f"{short(feature)}: brand curve (thick) and its SKUs' curves (dashed), over the observed range", fontsize=11, fontweight="bold")
+        fig.suptitle(f"{short(feature)}: brand curve (thick, at the brand's average level) and its SKUs' curves (dashed, each at its own level)", fontsize=11, fontweight="bold")
         fig.tight_layout()
         return _save(fig, out_dir, "brand_vs_sku")
 
@@ -300,7 +313,7 @@ def waterfall(run: RunData, out_dir: Path) -> Path | None:
         bottom_y = max(0.0, low - 1.5 * (high - low)) if high > low else 0.0
         ax.set_ylim(bottom_y / div, (high + 0.08 * (high - bottom_y)) / div)
         if bottom_y > 0:
-            ax.text(0.0, 1.0, f"axis starts at {bottom_y / div:,.0f}", transform=ax.transAxes, fontsize=7, color=GREY, va="bottom")
+            ax.set_ylabel(f"GMV over the periods ({unit})\naxis starts at {bottom_y / div:,.0f}, not 0")
         fig.tight_layout()
         return _save(fig, out_dir, "contribution_waterfall")
 
@@ -317,19 +330,19 @@ def decomposition_over_time(run: RunData, out_dir: Path) -> Path | None:
         fig, ax = plt.subplots(figsize=(8.5, 3.8))
         cols = [LIGHT] + [colour(i) for i in range(len(run.channels))]
         ax.stackplot(per.index, *[s.to_numpy() / div for _, s in series], labels=[n for n, _ in series], colors=cols, alpha=0.9)
-        actual = d[d["fit_weight"] > 0].groupby("period")["actual"].sum() if "fit_weight" in d else per["actual"]
+        actual = (d[d["fit_weight"] > 0].groupby("period")["actual"].sum() if "fit_weight" in d else per["actual"]).reindex(per.index)
         ax.plot(actual.index, actual / div, color=ACTUAL, linewidth=1.2, label="actual GMV")
-        ax.set_ylabel(f"GMV per period ({unit})")
         ax.set_title("Predicted GMV per period: base and each channel's contribution")
         lo = float((per["base_inr"] / div).min())
         ax.set_ylim(bottom=max(0.0, lo * 0.8))
+        _mark_unscored(ax, d)
         _dates(ax)
         if run.mode == "holdout" and "split" in d:
             test = d[d["split"] == "test"]["period"]
             if len(test):
                 ax.axvspan(test.min(), test.max(), color=colour(5), alpha=0.12, zorder=0, label="test periods")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        ax.text(0.0, 1.0, "axis starts above zero: the base is cut to show the channels", transform=ax.transAxes, fontsize=7, color=GREY, va="bottom")
+        ax.set_ylabel(f"GMV per period ({unit})\naxis cut above 0 to show the channels")
         fig.tight_layout()
         return _save(fig, out_dir, "decomposition_over_time")
 
@@ -348,17 +361,22 @@ def actual_vs_predicted(run: RunData, out_dir: Path) -> Path | None:
         if run.decomposition is not None:
             d = run.decomposition
             scored = d[d["fit_weight"] > 0] if "fit_weight" in d else d
-            full = scored.groupby("period").agg(actual=("actual", "sum"), predicted=("predicted", "sum"))
+            full = scored.groupby("period").agg(actual=("actual", "sum"), predicted=("predicted", "sum")).reindex(sorted(d["period"].unique()))
             values.append(full["actual"])
         else:
             full = None
         div, unit = money_scale(pd.concat(values))
         if run.prediction_band is not None:
             band = run.prediction_band
+            if full is not None:  # the periods that are scored (an outage period left out of the fit has no actual): a gap
+                band = band.set_index("period").reindex(full.index)
+                band.loc[full["actual"].isna(), ["lower", "upper"]] = np.nan
+                band = band.reset_index(names="period")
             ax.fill_between(band["period"], band["lower"] / div, band["upper"] / div, color=colour(0), alpha=0.18, linewidth=0, label="90 % band of the refits' predictions (estimation uncertainty)")
         if full is not None:
             ax.plot(full.index, full["actual"] / div, color=ACTUAL, linewidth=1.1, marker="o", markersize=2.5, label="actual")
-            ax.plot(full.index, full["predicted"] / div, color=colour(0), linewidth=1.3, label="model, every period")
+            ax.plot(full.index, full["predicted"] / div, color=colour(0), linewidth=1.3, marker="o", markersize=2, label="model, every scored period")
+            _mark_unscored(ax, run.decomposition)
         else:
             ax.plot(oos_t.index, oos_t["actual"] / div, color=ACTUAL, linewidth=1.1, marker="o", markersize=2.5, label="actual")
         ax.plot(oos_t.index, oos_t["predicted"] / div, color=colour(3), linestyle="none", marker="D", markersize=3.5, label="out-of-sample prediction")
@@ -551,7 +569,7 @@ def elasticity_stability_plot(run: RunData, out_dir: Path) -> Path | None:
         ax.set_xticks(range(len(features)), [short(f) for f in features], rotation=30, ha="right")
         ax.axhline(0, color=GREY, linewidth=0.8)
         ax.set_ylabel("elasticity (d log GMV / d log x)")
-        ax.set_title("Elasticity per fold model (dots, left to right: earliest to latest window) and mean (bar)")
+        ax.set_title("Elasticity of each fold model on its training rows (dots, earliest to latest window) and their mean (bar)", fontsize=9.5)
         fig.tight_layout()
         return _save(fig, out_dir, "elasticity_stability")
 

@@ -138,7 +138,7 @@ def _context(run: RunData, images: dict[str, Path], comparison_file: Path | None
         "metrics_units": html_table(mu[mu["level"] != "all"], "metrics_by_unit.csv", [("level", "level", "text"), *metric_cols], caption="Out-of-sample accuracy per brand and per SKU"),
         "folds": folds,
         "health_counts": text.health_summary(run)[0],
-        "health_attention": html_table(health[health["verdict"].isin(["fail", "warn"])], "health.csv", HEALTH_TABLE, verdict_col="verdict"),
+        "health_attention": html_table(pd.concat([health[health["verdict"] == "fail"], health[health["verdict"] == "warn"]]), "health.csv", HEALTH_TABLE, verdict_col="verdict"),
         "health": html_table(health, "health.csv", [("check", "check", "text"), ("subject", "subject", "text"), ("value", "value", "num3"), ("threshold", "threshold", "text"), ("verdict", "verdict", "text"), ("reason", "reason", "text")], verdict_col="verdict"),
         "comparison_note": comparison_note,
         "elasticity_sentence": text.elasticity_sentence(run),

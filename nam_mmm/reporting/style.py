@@ -42,9 +42,10 @@ def money(value: float, digits: int = 2) -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
     div, unit = money_scale([value])
+    sign = "−" if value < 0 else ""
     if div == 1.0:
-        return f"₹{value:,.0f}"
-    return f"₹{value / div:,.{digits}f} {unit.split()[1]}"
+        return f"{sign}₹{abs(value):,.0f}"
+    return f"{sign}₹{abs(value) / div:,.{digits}f} {unit.split()[1]}"
 
 
 def pct(value: float, digits: int = 1, signed: bool = False) -> str:

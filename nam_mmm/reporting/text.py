@@ -116,6 +116,8 @@ def channel_sentences(run: RunData) -> list[str]:
             out.append("Their intervals do not overlap: the ranking of these two is clear.")
         else:
             out.append("Their intervals overlap: the data do not settle which of the two returns more.")
+    if (roi["roi"] < 1).all():
+        out.append("Every channel returns less than ₹1 of GMV per rupee spent: at the GMV level (before margins) no channel pays for itself on these data.")
     share = float(run.roi["share_of_gmv"].sum())
     out.append(f"All media together account for {share:.1%} of predicted GMV.")
     return out
@@ -139,7 +141,8 @@ def elasticity_sentence(run: RunData) -> str:
     return s + "."
 
 
-def health_summary(run: RunData) -> list[str]:
+def health_summary(run: RunData, skip: tuple[str, ...] = ()) -> list[str]:
+    """The counts of the verdicts, then one line per failed and warned check (checks in ``skip`` left out of the lines)."""
     h = run.health
     if h is None:
         return ["No health checks in the run folder."]
@@ -147,6 +150,8 @@ def health_summary(run: RunData) -> list[str]:
     warns = h[h["verdict"] == "warn"]
     out = [f"{len(h[h['verdict'] == 'pass'])} checks pass, {len(warns)} warn, {len(fails)} fail, {len(h[h['verdict'] == 'skipped'])} skipped."]
     for r in pd.concat([fails, warns]).itertuples():
+        if r.check in skip:
+            continue
         out.append(f"{r.verdict.upper()} {r.check}: {r.reason}")
     return out
 
