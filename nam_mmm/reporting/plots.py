@@ -129,6 +129,11 @@ def _x_axis_label(feature: str, xs: np.ndarray) -> tuple[float, str]:
     return 1.0, label(feature)
 
 
+def _el(v: float) -> str:
+    """An elasticity with the digits it needs (media elasticities are often a few thousandths)."""
+    return f"{v:+.3f}" if abs(v) < 0.1 else f"{v:+.2f}"
+
+
 def elasticity_at_median(curve: pd.DataFrame, median_x: float) -> float | None:
     """d log GMV / d log x of a curve (``x``, ``effect_log_gmv``) at ``median_x`` (None for x <= 0)."""
     c = curve[curve["x"] > 0].sort_values("x")  # a media curve starts at zero spend: no log there
@@ -214,7 +219,7 @@ def response_curves(run: RunData, out_dir: Path) -> Path | None:
             medians = [m for m in medians if m is not None]
             if feature in el_all.index and medians:
                 r = el_all.loc[feature]
-                title += f"\nelasticity at median {np.mean(medians):+.2f} (mean {r['elasticity']:+.2f}, {r['lower']:+.2f} to {r['upper']:+.2f})"
+                title += f"\nelasticity at median {_el(np.mean(medians))} (mean {_el(r['elasticity'])}, {_el(r['lower'])} to {_el(r['upper'])})"
             ax.set_title(title, fontsize=8.5)
             ax.set_ylabel("GMV vs anchor (%)")
             ax.axhline(0, color=LIGHT, linewidth=0.8, zorder=0)
@@ -246,7 +251,7 @@ def brand_vs_sku(run: RunData, out_dir: Path, feature: str | None = None) -> Pat
     c = run.curves[run.curves["feature"] == feature]
     s = run.curves_sku[run.curves_sku["feature"] == feature]
     brands = list(dict.fromkeys(c["brand"]))
-    ncol = min(len(brands), 3)
+    ncol = 2 if len(brands) == 4 else min(len(brands), 3)
     nrow = math.ceil(len(brands) / ncol)
     div, xlabel = _x_axis_label(feature, np.concatenate([c["x"].to_numpy(), s["x"].to_numpy()]))
     with report_style() as plt:
