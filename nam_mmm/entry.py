@@ -256,6 +256,32 @@ def _builders(cfg: DictConfig, table, n_folds: int, parents: list, opened: list)
     return make_module, make_trainer
 
 
+def _bootstrap(cfg: DictConfig, table, folds, result):
+    """Block-bootstrap refits (``intervals.enabled``): their intervals replace the result's attribution tables."""
+    if not (cfg.get("intervals") and cfg.intervals.get("enabled")):
+        return None
+    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals
+    from nam_mmm.evaluation.run_result import CONTRIBUTION_COLUMNS
+
+    make_module, make_trainer = _builders(cfg, table, len(folds), [], [])  # refits: no loggers
+    settings = IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True))
+    intervals = bootstrap_intervals(result, table, make_module, make_trainer, settings, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    result.elasticities, result.roi = intervals.elasticities, intervals.roi
+    result.contributions = intervals.roi[CONTRIBUTION_COLUMNS]
+    return intervals
+
+
+def _analysis_and_report(cfg: DictConfig, folder, result, intervals) -> None:
+    """Decomposition, diagnostics, per-unit metrics and health checks; with ``report`` the plots, HTML and PDF."""
+    from nam_mmm.reporting.report import write_report
+    from nam_mmm.reporting.run_files import write_analysis
+
+    health = OmegaConf.to_container(cfg.health, resolve=True) if cfg.get("health") else None
+    write_analysis(folder.root, result, intervals, health)
+    if cfg.get("report"):
+        write_report(folder.root, health=health)
+
+
 def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     """compose → data → folds → fit → :class:`RunResult` → run folder → MLflow and console."""
     import time
@@ -297,11 +323,13 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     acceptance_cfg = cfg.validation.get("acceptance")
     criteria = AcceptanceCriteria(**OmegaConf.to_container(acceptance_cfg, resolve=True)) if acceptance_cfg else AcceptanceCriteria()
     result = summarize_run(fold_results, panel.truth, criteria)
+    intervals = _bootstrap(cfg, table, folds, result)
     predictor = Predictor.from_datamodule([m.eval() for m in result.members], fold_results[-1].datamodule)  # the served model
     result.metrics["identifiability_ok"] = ident.ok
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     ensemble = FoldEnsemble(result.members).to_dict() if result.mode == "walk_forward" else None
     folder.write_result(result, predictor, ensemble)
+    _analysis_and_report(cfg, folder, result, intervals)
     last = table.frame[table.frame["period"] == panel.periods[-1]].head(5)  # real rows as the pyfunc's input example
     log_run(parents, folder, result.metrics, predictor, lambda: predictor.request_rows(last), bool(cfg.get("log_pyfunc")))
     ident_note = "" if ident.ok else ident.message().split(" — ", 1)[-1]

@@ -31,6 +31,8 @@ TINY_RUN = [
     "data.holdout.val_size=4",
     "trainer.max_epochs=30",
     "trainer.min_epochs=1",
+    "report=false",
+    "intervals.enabled=false",
 ]
 
 

@@ -219,7 +219,7 @@ def response_curves(run: RunData, out_dir: Path) -> Path | None:
             medians = [m for m in medians if m is not None]
             if feature in el_all.index and medians:
                 r = el_all.loc[feature]
-                title += f"\nelasticity at median {_el(np.mean(medians))} (mean {_el(r['elasticity'])}, {_el(r['lower'])} to {_el(r['upper'])})"
+                title += f"\nelasticity at median {_el(np.mean(medians))}\n(mean {_el(r['elasticity'])}, {_el(r['lower'])} to {_el(r['upper'])})"  # three lines: no overlap with the next panel's title
             ax.set_title(title, fontsize=8.5)
             ax.set_ylabel("GMV vs anchor (%)")
             ax.axhline(0, color=LIGHT, linewidth=0.8, zorder=0)
