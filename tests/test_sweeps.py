@@ -133,7 +133,7 @@ def test_each_sweep_is_an_mlflow_parent_run_with_its_trials_as_children(optuna_s
     finished = [r for r in children if r.info.status == "FINISHED"]
     best = max(r.data.metrics["walk_forward.pooled.r2"] for r in finished if "walk_forward.pooled.r2" in r.data.metrics)
     assert first.data.metrics["best.walk_forward.pooled.r2"] == pytest.approx(best)
-    assert first.data.metrics["runs_failed"] == 1
+    assert first.data.metrics["runs_failed"] == sum(r.info.status == "FAILED" for r in children) >= 1
     # a trial's run carries the flattened config, the sweep's overrides and its folds as nested runs
     trial = finished[0]
     assert trial.data.params["validation.name"] == "walk_forward" and "optimizer.lr=" in trial.data.tags["nam_mmm.overrides"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.errors import TrainingError
 from nam_mmm.evaluation.attribution import curve_table, elasticity_table, predictions, roi_table
 from nam_mmm.evaluation.metrics import accuracy
 from nam_mmm.evaluation.recovery import recovery_metrics
@@ -47,6 +49,13 @@ def evaluate_fold(model: HierarchicalNAM, dm: PanelDataModule, truth: dict | Non
         if len(fit):
             metrics[split] = accuracy(fit["actual"], fit["predicted"], fit["sku"])
     preds = pd.concat(frames, ignore_index=True)
+    bad = ~np.isfinite(preds["predicted"].to_numpy(dtype=float))
+    if bad.any():  # finite loss but overflowing curves (e.g. a far too high learning rate): no table from garbage
+        splits = ", ".join(f"{s} {int(n)}" for s, n in preds.loc[bad, "split"].value_counts().items())
+        raise TrainingError(
+            f"training diverged: the trained model's predictions are not finite on {int(bad.sum())} of {len(preds)} "
+            f"rows ({splits}); lower optimizer.lr or check the data"
+        )
     elasticities = elasticity_table(model, dm, "train")
     roi = roi_table(model, dm, "train")
     curves = curve_table(model, dm)
