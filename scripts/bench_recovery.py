@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the data config's; quick: 300)")
     parser.add_argument("--shared-dir", type=Path, default=None, help="folder of shared panels (default ../shared/recovery)")
     parser.add_argument("--no-shared", action="store_true", help="skip the shared panels")
+    parser.add_argument("--jobs", type=int, default=1, help="train.py processes at once (each uses one thread; wall times then include sharing the CPU)")
     parser.add_argument("--logs", type=Path, default=None, help="keep each train.py console log in this folder")
     args = parser.parse_args()
 
@@ -151,24 +153,14 @@ def main() -> None:
     records, failures, notes = [], [], []
 
     with tempfile.TemporaryDirectory() as tmp:
+        jobs = []  # (kind, tag, run_dir, overrides, context, rows: the start order)
         for scenario in scenarios:
             for seed in seeds:
                 cfg = scenario_config(scenario, seed)
                 plan = fold_plan(cfg.n_periods, cfg.freq)
                 overrides = ["data=recovery", f"data.source.scenario={scenario}", f"data.source.seed={seed}", *[f"data.walk_forward.{k}={v}" for k, v in plan.items()], *extra]
-                run_dir = Path(tmp) / f"{scenario}_seed{seed}"
-                seconds, error = run_train(overrides, run_dir, args.logs)
-                tag = f"{scenario} seed {seed}"
-                if error:
-                    failures.append((tag, error))
-                    print(f"{tag}: FAILED {error}", flush=True)
-                    continue
-                sp = generate_scenario(scenario, seed)
-                scores, info = score_run(run_dir, sp.truth, sp.truth_rows)
-                for model, m in scores.items():
-                    records.append({"kind": "scenario", "panel": scenario, "seed": seed, "model": model, "hr_seconds": seconds, **info, **m})
-                hr = scores["hr_nam"]
-                print(f"{tag}: {seconds:.1f} s, HR-NAM ROI ρ {hr['roi_rank_corr']:.2f}, own MAE {hr.get('own_price_elasticity_mae', float('nan')):.3f}, gap {hr['mape_gap_pp']:.2f} pp; ridge ρ {scores['ridge']['roi_rank_corr']:.2f}", flush=True)
+                size = cfg.n_periods * cfg.n_brands * cfg.skus_per_brand
+                jobs.append(("scenario", f"{scenario} seed {seed}", Path(tmp) / f"{scenario}_seed{seed}", overrides, (scenario, seed), size))
 
         shared_root = args.shared_dir or SHARED_DIR
         panels = [] if args.no_shared else shared_panels(shared_root)
@@ -176,7 +168,6 @@ def main() -> None:
             notes.append("shared panels skipped (--no-shared)")
         elif not panels:
             notes.append(f"shared panels skipped: {shared_root} is absent or holds no panel.csv + truth.json")
-            print(notes[-1], flush=True)
         for folder in panels:
             header = pd.read_csv(folder / "panel.csv", nrows=0).columns
             n_rows = sum(1 for _ in open(folder / "panel.csv")) - 1
@@ -195,17 +186,35 @@ def main() -> None:
                 *[f"data.walk_forward.{k}={v}" for k, v in plan.items()],
                 *extra,
             ]
-            run_dir = Path(tmp) / f"shared_{folder.name}"
-            seconds, error = run_train(overrides, run_dir, args.logs)
+            jobs.append(("shared", folder.name, Path(tmp) / f"shared_{folder.name}", overrides, (folder, truth, n_rows), n_rows))
+
+        def train(job):
+            return run_train(job[3], job[2], args.logs)
+
+        # the largest panels start first, so a parallel pool does not end on one long run; scored in list order
+        with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+            futures = {i: pool.submit(train, jobs[i]) for i in sorted(range(len(jobs)), key=lambda i: -jobs[i][5])}
+            outcomes = [futures[i].result() for i in range(len(jobs))]
+        for (kind, tag, run_dir, _, context, _rows), (seconds, error) in zip(jobs, outcomes, strict=True):
             if error:
-                failures.append((folder.name, error))
-                print(f"{folder.name}: FAILED {error}", flush=True)
+                failures.append((tag, error))
+                print(f"{tag}: FAILED {error}", flush=True)
                 continue
-            scores, info = score_run(run_dir, shared_truth(truth), None)
-            for model, m in scores.items():
-                records.append({"kind": "shared", "panel": folder.name, "seed": int(truth.get("seed", 0)), "model": model, "hr_seconds": seconds, "n_rows": n_rows, **info, **m})
-            hr = scores["hr_nam"]
-            print(f"{folder.name}: {seconds:.1f} s, HR-NAM ROI ρ {hr['roi_rank_corr']:.2f}, ROI MAPE {hr['roi_mape']:.1f} %; ridge ρ {scores['ridge']['roi_rank_corr']:.2f}", flush=True)
+            if kind == "scenario":
+                scenario, seed = context
+                sp = generate_scenario(scenario, seed)
+                scores, info = score_run(run_dir, sp.truth, sp.truth_rows)
+                for model, m in scores.items():
+                    records.append({"kind": "scenario", "panel": scenario, "seed": seed, "model": model, "hr_seconds": seconds, **info, **m})
+                hr = scores["hr_nam"]
+                print(f"{tag}: {seconds:.1f} s, HR-NAM ROI ρ {hr['roi_rank_corr']:.2f}, own MAE {hr.get('own_price_elasticity_mae', float('nan')):.3f}, gap {hr['mape_gap_pp']:.2f} pp; ridge ρ {scores['ridge']['roi_rank_corr']:.2f}", flush=True)
+            else:
+                folder, truth, n_rows = context
+                scores, info = score_run(run_dir, shared_truth(truth), None)
+                for model, m in scores.items():
+                    records.append({"kind": "shared", "panel": folder.name, "seed": int(truth.get("seed", 0)), "model": model, "hr_seconds": seconds, "n_rows": n_rows, **info, **m})
+                hr = scores["hr_nam"]
+                print(f"{folder.name}: {seconds:.1f} s, HR-NAM ROI ρ {hr['roi_rank_corr']:.2f}, ROI MAPE {hr['roi_mape']:.1f} %; ridge ρ {scores['ridge']['roi_rank_corr']:.2f}", flush=True)
     wall = time.perf_counter() - started
     notes.append(f"1-minute load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (wall times include waiting for a shared CPU)")
     write_report(args, records, failures, notes, scenarios, seeds, epochs, wall, DESCRIPTIONS)
@@ -221,6 +230,8 @@ def write_report(args, records, failures, notes, scenarios, seeds, epochs, wall,
         cmd += " --seeds " + " ".join(map(str, args.seeds))
     if args.epochs:
         cmd += f" --epochs {args.epochs}"
+    if args.jobs > 1:
+        cmd += f" --jobs {args.jobs}"
     if args.no_shared:
         cmd += " --no-shared"
     elif args.shared_dir:

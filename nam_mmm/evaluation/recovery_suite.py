@@ -153,14 +153,17 @@ def load_scenario(scenario: str, seed: int = 1, **overrides) -> Panel:
 def fold_plan(n_periods: int, freq: str, n_folds: int = 4) -> dict[str, int]:
     """Walk-forward plan of a recovery panel: the last ``n_folds`` blocks of the calendar are tested in turn.
 
-    Weekly: 13-week test blocks and an 8-week early-stopping slice; monthly: 6-month blocks and a 4-month slice.
-    The first training window is everything before those blocks, which must be at least half the calendar.
+    Weekly: 13-week test blocks; monthly: 6-month blocks. No early-stopping slice (``val_size`` 0): an 8-week slice
+    at the end of the first window held the festive season the model had not yet seen, so early stopping halted
+    fold 0 after ~150 epochs with its price curve near its initial value (own-price MAE 0.99 on festival_national
+    seed 1; 0.14 trained to ``max_epochs`` on every period). The first training window is everything before the
+    blocks, which must be at least half the calendar.
     """
     weekly = freq.upper().startswith("W")
     test = 13 if weekly else 6
-    val = 8 if weekly else 4
+    val = 0
     initial = n_periods - n_folds * test
-    if initial < max(n_periods // 2, val + 8):
+    if initial < max(n_periods // 2, 8):
         raise ConfigError(f"{n_periods} periods are too few for {n_folds} walk-forward folds of {test}")
     return {"initial_train": initial, "test_size": test, "step": test, "val_size": val}
 
