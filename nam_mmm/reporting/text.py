@@ -25,6 +25,11 @@ def interval_words(kind: str) -> str:
     return kind
 
 
+def elasticity_text(v: float) -> str:
+    """An elasticity with the digits it needs (media elasticities are often a few thousandths)."""
+    return f"{v:+.3f}" if abs(v) < 0.1 else f"{v:+.2f}"
+
+
 def pooled(run: RunData) -> dict:
     """Pooled out-of-sample accuracy of ``metrics.json``."""
     return run.metrics.get("test", {})
