@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.reporting.run_data import RunData
-from nam_mmm.reporting.style import money, pct
+from nam_mmm.reporting.style import money
 
 INTERVAL_WORDS = {
     "none": "no interval",
@@ -178,7 +178,3 @@ def budget_sentence(run: RunData) -> str:
         return s + "."
     except (KeyError, TypeError, ValueError) as err:
         return f"budget_summary.json could not be read ({type(err).__name__}: {err})."
-
-
-def accuracy_pct(value: float | None) -> str:
-    return "n/a" if value is None else pct(value / 100.0)
