@@ -124,6 +124,17 @@ def response_peaks(model: HierarchicalNAM, media: torch.Tensor, brand: torch.Ten
         return peaks * scale, np.where(observed > 0, peaks / observed, np.nan)
 
 
+def curve_grid(model: HierarchicalNAM, points: int) -> torch.Tensor:
+    """(points, F) model inputs the curves are drawn on: the model's own grid, or ``points`` steps over the same
+    range (scalar features over ± the grid half-width, media from zero to the largest spend seen)."""
+    grid = model.grid() if points == model.grid_points else None
+    if grid is None:
+        g = torch.linspace(0, 1, points, dtype=model.scale.dtype).unsqueeze(1)
+        scalar = (2 * g - 1) * model.grid_halfwidth
+        grid = torch.cat([scalar.expand(points, model.n_scalar), g * model.media_max.unsqueeze(0)], 1)
+    return grid
+
+
 @torch.no_grad()
 def curve_table(model: HierarchicalNAM, dm: PanelDataModule, points: int = 41) -> pd.DataFrame:
     """Each feature's function on a grid, per brand: the brand's average combined (brand + SKU) curve.
@@ -131,11 +142,7 @@ def curve_table(model: HierarchicalNAM, dm: PanelDataModule, points: int = 41) -
     ``x`` is in raw units (for SKU-centred features, at the brand's average centre: e.g. price in rupees at the
     brand's typical level); ``effect_log_gmv`` is the additive effect on log GMV relative to the anchor.
     """
-    grid = model.grid() if points == model.grid_points else None
-    if grid is None:
-        g = torch.linspace(0, 1, points, dtype=model.scale.dtype).unsqueeze(1)
-        scalar = (2 * g - 1) * model.grid_halfwidth
-        grid = torch.cat([scalar.expand(points, model.n_scalar), g * model.media_max.unsqueeze(0)], 1)
+    grid = curve_grid(model, points)
     combined = model.curves(grid)["combined"] * model.y_scale  # (S, G, F) in log GMV
     sku_brand = model.sku_brand
     n_b = model.n_brands

@@ -206,12 +206,10 @@ def sku_curves_table(model, dm, points: int = 41) -> pd.DataFrame:
     in rupees), ``z`` the model input, ``effect_log_gmv`` as in ``curves.csv``. Next to the brand curve it shows how far SKUs depart."""
     import torch
 
+    from nam_mmm.evaluation.attribution import curve_grid
+
     with torch.no_grad():
-        grid = model.grid() if points == model.grid_points else None
-        if grid is None:
-            g = torch.linspace(0, 1, points, dtype=model.scale.dtype).unsqueeze(1)
-            scalar = (2 * g - 1) * model.grid_halfwidth
-            grid = torch.cat([scalar.expand(points, model.n_scalar), g * model.media_max.unsqueeze(0)], 1)
+        grid = curve_grid(model, points)
         combined = model.curves(grid)["combined"] * model.y_scale  # (S, G, F)
     skus = dm.table.panel.skus
     brand_of = dm.table.panel.sku_brand

@@ -227,6 +227,14 @@ def roi_checks(roi: pd.DataFrame, cfg: HealthConfig, base_dir: Path | None = Non
     return out
 
 
+def _width_row(subject: str, estimate: float, lower: float, upper: float, thr: float, reading: str, warning: str) -> dict:
+    """An ``interval_width`` row: the interval's width relative to |estimate| against ``thr`` (``warning``
+    appended to ``reading`` when wider)."""
+    rel = float((upper - lower) / abs(estimate)) if estimate else float("inf")
+    ok = rel <= thr
+    return _row("interval_width", subject, round(rel, 4) if np.isfinite(rel) else None, f"<= {thr}", "pass" if ok else "warn", reading + ("" if ok else warning))
+
+
 def interval_width_checks(elasticities: pd.DataFrame, roi: pd.DataFrame, cfg: HealthConfig) -> list[dict]:
     thr = cfg.max_relative_width
     out = []
@@ -236,16 +244,12 @@ def interval_width_checks(elasticities: pd.DataFrame, roi: pd.DataFrame, cfg: He
     for r in roi.itertuples():
         if r.interval in ("none", "row_spread_10_90") or not np.isfinite(r.roi_lower):
             continue
-        rel = float((r.roi_upper - r.roi_lower) / abs(r.roi)) if r.roi else float("inf")
-        ok = rel <= thr
-        reason = f"{r.channel}: ROI between {r.roi_lower:.2f} and {r.roi_upper:.2f}" + ("" if ok else ": too uncertain to rank this channel or move budget on it")
-        out.append(_row("interval_width", f"roi:{r.channel}", round(rel, 4) if np.isfinite(rel) else None, f"<= {thr}", "pass" if ok else "warn", reason))
+        reading = f"{r.channel}: ROI between {r.roi_lower:.2f} and {r.roi_upper:.2f}"
+        out.append(_width_row(f"roi:{r.channel}", r.roi, r.roi_lower, r.roi_upper, thr, reading, ": too uncertain to rank this channel or move budget on it"))
     e = elasticities[(elasticities["level"] == "all") & elasticities["feature"].isin(PRICE_FEATURES) & ~elasticities["interval"].isin(["none", "row_spread_10_90"])]
     for r in e.itertuples():
-        rel = float((r.upper - r.lower) / abs(r.elasticity)) if r.elasticity else float("inf")
-        ok = rel <= thr
-        reason = f"{r.feature}: elasticity between {r.lower:+.2f} and {r.upper:+.2f}" + ("" if ok else ": the data pin it down poorly")
-        out.append(_row("interval_width", f"elasticity:{r.feature}", round(rel, 4) if np.isfinite(rel) else None, f"<= {thr}", "pass" if ok else "warn", reason))
+        reading = f"{r.feature}: elasticity between {r.lower:+.2f} and {r.upper:+.2f}"
+        out.append(_width_row(f"elasticity:{r.feature}", r.elasticity, r.lower, r.upper, thr, reading, ": the data pin it down poorly"))
     return out
 
 

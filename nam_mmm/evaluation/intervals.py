@@ -227,6 +227,35 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="bootstrap refits", unit="fit", file=sys.stderr, leave=True)
 
 
+def _run_refits(config: IntervalConfig, bar) -> tuple[list, list[str]]:
+    """Every refit of the job in ``_JOB``, in forked worker processes where ``config.processes`` allows, else
+    here: the results (in completion order) and a one-line failure per refit that raised."""
+    results, failures = [], []
+    processes = max(1, min(int(config.processes), config.resamples, os.cpu_count() or 1))
+    if processes > 1 and "fork" in _start_methods():
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"), initializer=_init_worker) as pool:
+            futures = {pool.submit(_refit, b): b for b in range(config.resamples)}
+            for fut in as_completed(futures):
+                try:
+                    results.append(fut.result())
+                except Exception as err:  # noqa: BLE001  one failed refit must not lose the others
+                    failures.append(f"resample {futures[fut]}: {type(err).__name__}: {err}".splitlines()[0])
+                if bar is not None:
+                    bar.update(1)
+    else:
+        for b in range(config.resamples):
+            try:
+                results.append(_refit(b))
+            except Exception as err:  # noqa: BLE001
+                failures.append(f"resample {b}: {type(err).__name__}: {err}".splitlines()[0])
+            if bar is not None:
+                bar.update(1)
+    return results, failures
+
+
 def block_bootstrap(
     table: FeatureTable,
     fold: Fold,
@@ -252,30 +281,8 @@ def block_bootstrap(
     counts = np.stack([moving_block_counts(n, block, rng) for _ in range(config.resamples)])
     _JOB = _Job(table, fold, reference, split, make_module, make_trainer, counts, int(seed), batch_size)
     bar = _progress(config.resamples, config.progress)
-    results, failures = [], []
     try:
-        processes = max(1, min(int(config.processes), config.resamples, os.cpu_count() or 1))
-        if processes > 1 and "fork" in _start_methods():
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"), initializer=_init_worker) as pool:
-                futures = {pool.submit(_refit, b): b for b in range(config.resamples)}
-                for fut in as_completed(futures):
-                    try:
-                        results.append(fut.result())
-                    except Exception as err:  # noqa: BLE001  one failed refit must not lose the others
-                        failures.append(f"resample {futures[fut]}: {type(err).__name__}: {err}".splitlines()[0])
-                    if bar is not None:
-                        bar.update(1)
-        else:
-            for b in range(config.resamples):
-                try:
-                    results.append(_refit(b))
-                except Exception as err:  # noqa: BLE001
-                    failures.append(f"resample {b}: {type(err).__name__}: {err}".splitlines()[0])
-                if bar is not None:
-                    bar.update(1)
+        results, failures = _run_refits(config, bar)
     finally:
         _JOB = None
         if bar is not None:

@@ -60,6 +60,39 @@ def _kwargs(cls: type[ShapeFunction], hidden: int, extra: dict, dropout: float =
     return kw
 
 
+def _slot(
+    name: str, role: str, rules: dict, mode: str, media_response: str | None, media_kwargs: dict | None,
+    hidden: tuple[int, int], mlp_l2: float, dropout: float, log_input: bool, elasticity: bool,
+) -> FeatureSlot:
+    """One feature's slot from its role's rule; ``media_response`` is None for a non-media feature and
+    ``hidden`` the (brand, SKU) hidden units."""
+    if role not in rules:
+        raise ConfigError(f"feature '{name}': role '{role}' has no entry in the constraints table")
+    rule = dict(rules[role])
+    direction = rule.get("direction", "none")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"constraints.roles.{role}.direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    comp = _component_for(rule, mode, media_response)
+    cls = _registered(comp, "shape component", f"constraints.roles.{role}.component: ")
+    extra = dict(media_kwargs or {}) if media_response is not None and comp == media_response else {}
+    if cls.takes_l2:
+        extra.setdefault("l2", mlp_l2)
+    bounds = rule.get("bounds")
+    if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+        raise ConfigError(f"constraints.roles.{role}.bounds must be [lo, hi] with lo <= hi, got {bounds}")
+    return FeatureSlot(
+        name=name,
+        role=role,
+        component=comp,
+        brand_kwargs=_kwargs(cls, hidden[0], extra, dropout),
+        sku_kwargs=_kwargs(cls, hidden[1], extra, dropout),
+        direction=DIRECTIONS[direction],
+        concave=bool(rule.get("concave", False)),
+        bounds=list(bounds) if (bounds is not None and log_input) else None,
+        elasticity=elasticity,
+    )
+
+
 def build_slots(
     features: list[dict],
     channels: list[str],
@@ -91,34 +124,10 @@ def build_slots(
         raise ConfigError(f"constraints.mode must be hard or soft, got {mode!r}")
     _registered(media_response, "media response")
     roles = constraints.get("roles", {})
-
-    def make(name: str, role: str, media: bool, log_input: bool, elasticity: bool) -> FeatureSlot:
-        if role not in roles:
-            raise ConfigError(f"feature '{name}': role '{role}' has no entry in the constraints table")
-        rule = dict(roles[role])
-        direction = rule.get("direction", "none")
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"constraints.roles.{role}.direction must be one of {list(DIRECTIONS)}, got {direction!r}")
-        comp = _component_for(rule, mode, media_response if media else None)
-        cls = _registered(comp, "shape component", f"constraints.roles.{role}.component: ")
-        extra = dict(media_kwargs or {}) if media and comp == media_response else {}
-        if cls.takes_l2:
-            extra.setdefault("l2", mlp_l2)
-        bounds = rule.get("bounds")
-        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
-            raise ConfigError(f"constraints.roles.{role}.bounds must be [lo, hi] with lo <= hi, got {bounds}")
-        return FeatureSlot(
-            name=name,
-            role=role,
-            component=comp,
-            brand_kwargs=_kwargs(cls, brand_hidden, extra, dropout),
-            sku_kwargs=_kwargs(cls, sku_hidden, extra, dropout),
-            direction=DIRECTIONS[direction],
-            concave=bool(rule.get("concave", False)),
-            bounds=list(bounds) if (bounds is not None and log_input) else None,
-            elasticity=elasticity,
-        )
-
-    feature_slots = [make(f["name"], f["role"], False, f.get("transform") == "log", bool(f.get("elasticity"))) for f in features]
-    media_slots = [make(c, "media", True, True, True) for c in channels]
+    hidden = (brand_hidden, sku_hidden)
+    feature_slots = [
+        _slot(f["name"], f["role"], roles, mode, None, media_kwargs, hidden, mlp_l2, dropout, f.get("transform") == "log", bool(f.get("elasticity")))
+        for f in features
+    ]
+    media_slots = [_slot(c, "media", roles, mode, media_response, media_kwargs, hidden, mlp_l2, dropout, True, True) for c in channels]
     return feature_slots, media_slots

@@ -93,6 +93,128 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def equality_mask(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(r,) the rows ``lo <= a·x <= hi`` whose two sides are one number (to 1e-12): equalities for a solver."""
+    return np.isfinite(lo) & np.isfinite(hi) & (np.abs(hi - lo) <= 1e-12 * np.maximum(np.abs(hi), 1.0))
+
+
+def _budget_rows(cs: ConstraintSet, total: float | None, spend_all: bool, max_total: float | None) -> None:
+    """``budget.total`` (= or <= the budget) and ``budget.max_total``; rows on the total bind no channel alone."""
+    n = cs.n
+    ones = np.ones(n)
+    if total is not None:
+        if not np.isfinite(total) or total < 0:
+            raise ConfigError(f"budget.total must be a number of rupees >= 0, got {total!r}")
+        if spend_all:
+            cs.add("budget.total", f"total = {_fmt(total)}", ones, total, total, subject=np.zeros(n))
+        else:
+            cs.add("budget.total", f"total <= {_fmt(total)}", ones, -np.inf, total, subject=np.zeros(n))
+    if max_total is not None:
+        cs.add("budget.max_total", f"total <= {_fmt(max_total)}", ones, -np.inf, max_total, subject=np.zeros(n))
+
+
+def _share_row(cs: ConstraintSet, name: str, text: str, member: np.ndarray, share: float, at_least: bool) -> None:
+    """channel − share·total >= 0 (``at_least``) or <= 0; the row is about the channel's own decisions."""
+    a = member - share * np.ones(cs.n)
+    cs.add(name, text, a, 0.0 if at_least else -np.inf, np.inf if at_least else 0.0, subject=member)
+
+
+def _channel_rows(cs: ConstraintSet, space: DecisionSpace, c: int, own: dict, current_total: float) -> None:
+    """The rows a channel sets itself (``constraints.channels.<name>``), in the order of :data:`CHANNEL_KEYS`."""
+    ch, n = space.channels[c], cs.n
+    member = (space.channel_of == c).astype(float)
+    key = f"constraints.channels.{ch}"
+    if own.get("lock"):
+        idx = np.flatnonzero(member)
+        cs.add(f"{key}.lock", f"{ch} locked at {_fmt(current_total)}", np.eye(n)[idx], space.current[idx], space.current[idx])
+    if own.get("min") is not None:
+        cs.add(f"{key}.min", f"{ch} >= {_fmt(own['min'])}", member, float(own["min"]), np.inf)
+    if own.get("max") is not None:
+        cs.add(f"{key}.max", f"{ch} <= {_fmt(own['max'])}", member, -np.inf, float(own["max"]))
+    for side, at_least in (("min_share", True), ("max_share", False)):
+        if own.get(side) is not None:
+            r = float(own[side])
+            if not 0 <= r <= 1:
+                raise ConfigError(f"{key}.{side} must be a share in [0, 1], got {r}")
+            _share_row(cs, f"{key}.{side}", f"{ch} {'>=' if at_least else '<='} {r:.1%} of the total", member, r, at_least)
+    if own.get("change") is not None:
+        frac = float(own["change"])
+        if frac < 0:
+            raise ConfigError(f"{key}.change must be a fraction >= 0 (0.2 = ±20 %), got {frac}")
+        cur = current_total
+        cs.add(f"{key}.change", f"{ch} within ±{frac:.0%} of its current {_fmt(cur)}", member, max(cur * (1 - frac), 0.0), cur * (1 + frac))
+
+
+def _default_rows(cs: ConstraintSet, space: DecisionSpace, c: int, own: dict, default: dict, share: float, basis: str, never_spent: bool) -> None:
+    """A channel never spent is held at zero unless it allows spend itself; else ``constraints.default``'s share
+    ratios on the sides the channel does not set itself."""
+    ch, n = space.channels[c], cs.n
+    member = (space.channel_of == c).astype(float)
+    if never_spent and not (own.get("max") is not None or own.get("max_share") is not None or own.get("lock")):
+        idx = np.flatnonzero(member)  # one row per decision: the solver keeps them as bounds
+        cs.add(f"history.{ch}.never_spent", f"{ch} = 0 (never spent in the training data; set constraints.channels.{ch}.max to allow spend)", np.eye(n)[idx], np.full(len(idx), -np.inf), np.zeros(len(idx)))
+        return
+    sets_low = any(own.get(k) not in (None, False) for k in ("min", "min_share", "change", "lock"))
+    sets_high = any(own.get(k) not in (None, False) for k in ("max", "max_share", "change", "lock"))
+    for side, ratio_key, sets in (("min", "min_share_ratio", sets_low), ("max", "max_share_ratio", sets_high)):
+        ratio = default.get(ratio_key)
+        if ratio is None or sets:
+            continue
+        rel = ">=" if side == "min" else "<="
+        text = f"{ch} {rel} {float(ratio):g} x its {basis} share {share:.1%} of the total"
+        _share_row(cs, f"constraints.default.{ratio_key}", text, member, float(ratio) * float(share), side == "min")
+
+
+def _period_cap_rows(cs: ConstraintSet, space: DecisionSpace, cap) -> None:
+    """``constraints.period_cap``: one number for every period, a list (one per period) or ``{date: cap}``."""
+    n_h = len(space.periods)
+    if isinstance(cap, dict):
+        unknown_p = sorted(set(map(str, cap)) - set(space.periods))
+        if unknown_p:
+            raise ConfigError(f"constraints.period_cap: period(s) {', '.join(unknown_p)} not in the horizon ({space.periods[0]} … {space.periods[-1]})")
+        caps = {space.periods.index(str(p)): float(v) for p, v in cap.items()}
+    elif isinstance(cap, (list, tuple)):
+        if len(cap) != n_h:
+            raise ConfigError(f"constraints.period_cap: a list needs one cap per horizon period ({n_h}), got {len(cap)}")
+        caps = {h: float(v) for h, v in enumerate(cap)}
+    else:
+        caps = {h: float(cap) for h in range(n_h)}
+    for h, v in caps.items():
+        cs.add(f"constraints.period_cap[{space.periods[h]}]", f"spend in {space.periods[h]} <= {_fmt(v)}", space.rupees_per_period[h], -np.inf, v)
+
+
+def _brand_rows(cs: ConstraintSet, space: DecisionSpace, brands: dict) -> None:
+    """``constraints.brands.<name>``: ``min`` / ``max`` rupees of a brand over all channels."""
+    if space.granularity != "brand_channel":
+        raise ConfigError("constraints.brands needs budget.granularity=brand_channel")
+    unknown_b = sorted(set(brands) - set(space.brands))
+    if unknown_b:
+        raise ConfigError(f"constraints.brands: unknown brand(s) {', '.join(unknown_b)} (the model's brands: {', '.join(space.brands)})")
+    for b, bound in brands.items():
+        member = (space.group == space.brands.index(b)).astype(float)
+        bound = dict(bound or {})
+        if bound.get("min") is not None:
+            cs.add(f"constraints.brands.{b}.min", f"{b} >= {_fmt(bound['min'])}", member, float(bound["min"]), np.inf)
+        if bound.get("max") is not None:
+            cs.add(f"constraints.brands.{b}.max", f"{b} <= {_fmt(bound['max'])}", member, -np.inf, float(bound["max"]))
+
+
+def _checked_settings(cfg: dict, channels: list[str]) -> tuple[str, dict, dict]:
+    """``share_basis``, ``default`` and ``channels`` of the settings, each checked for unknown keys."""
+    basis = str(cfg.get("share_basis") or "history")
+    if basis not in SHARE_BASES:
+        raise ConfigError(f"constraints.share_basis must be one of {', '.join(SHARE_BASES)}, got {basis!r}")
+    default = dict(cfg.get("default") or {})
+    bad = set(default) - {"min_share_ratio", "max_share_ratio"}
+    if bad:
+        raise ConfigError(f"constraints.default: unknown setting(s) {', '.join(sorted(bad))} (known: min_share_ratio, max_share_ratio)")
+    per_channel = dict(cfg.get("channels") or {})
+    unknown_ch = sorted(set(per_channel) - set(channels))
+    if unknown_ch:
+        raise ConfigError(f"constraints.channels: unknown channel(s) {', '.join(unknown_ch)} (the model's channels: {', '.join(channels)})")
+    return basis, default, per_channel
+
+
 def build_constraints(
     space: DecisionSpace,
     cfg: dict,
@@ -113,120 +235,30 @@ def build_constraints(
     unknown = set(cfg) - {"default", "channels", "period_cap", "brands", "share_basis"}
     if unknown:
         raise ConfigError(f"constraints: unknown setting(s) {', '.join(sorted(unknown))} (known: default, channels, period_cap, brands, share_basis)")
-    n, channels = space.n, space.channels
-    cs = ConstraintSet(n)
-    ones = np.ones(n)
-    if total is not None:
-        if not np.isfinite(total) or total < 0:
-            raise ConfigError(f"budget.total must be a number of rupees >= 0, got {total!r}")
-        if spend_all:
-            cs.add("budget.total", f"total = {_fmt(total)}", ones, total, total, subject=np.zeros(n))
-        else:
-            cs.add("budget.total", f"total <= {_fmt(total)}", ones, -np.inf, total, subject=np.zeros(n))
-    if max_total is not None:
-        cs.add("budget.max_total", f"total <= {_fmt(max_total)}", ones, -np.inf, max_total, subject=np.zeros(n))
-
-    basis = str(cfg.get("share_basis") or "history")
-    if basis not in SHARE_BASES:
-        raise ConfigError(f"constraints.share_basis must be one of {', '.join(SHARE_BASES)}, got {basis!r}")
+    cs = ConstraintSet(space.n)
+    _budget_rows(cs, total, spend_all, max_total)
+    basis, default, per_channel = _checked_settings(cfg, space.channels)
     current_totals = space.channel_totals(space.current)
     share = np.asarray(history_share, dtype=float) if basis == "history" else current_totals / max(current_totals.sum(), 1e-300)
-    default = dict(cfg.get("default") or {})
-    bad = set(default) - {"min_share_ratio", "max_share_ratio"}
-    if bad:
-        raise ConfigError(f"constraints.default: unknown setting(s) {', '.join(sorted(bad))} (known: min_share_ratio, max_share_ratio)")
-    per_channel = dict(cfg.get("channels") or {})
-    unknown_ch = sorted(set(per_channel) - set(channels))
-    if unknown_ch:
-        raise ConfigError(f"constraints.channels: unknown channel(s) {', '.join(unknown_ch)} (the model's channels: {', '.join(channels)})")
-
-    for c, ch in enumerate(channels):
-        member = (space.channel_of == c).astype(float)
+    for c, ch in enumerate(space.channels):
         own = dict(per_channel.get(ch) or {})
         bad = set(own) - set(CHANNEL_KEYS)
         if bad:
             raise ConfigError(f"constraints.channels.{ch}: unknown setting(s) {', '.join(sorted(bad))} (known: {', '.join(CHANNEL_KEYS)})")
-        key = f"constraints.channels.{ch}"
-        sets_low = any(own.get(k) not in (None, False) for k in ("min", "min_share", "change", "lock"))
-        sets_high = any(own.get(k) not in (None, False) for k in ("max", "max_share", "change", "lock"))
-        if own.get("lock"):
-            idx = np.flatnonzero(member)
-            cs.add(f"{key}.lock", f"{ch} locked at {_fmt(current_totals[c])}", np.eye(n)[idx], space.current[idx], space.current[idx])
-        if own.get("min") is not None:
-            cs.add(f"{key}.min", f"{ch} >= {_fmt(own['min'])}", member, float(own["min"]), np.inf)
-        if own.get("max") is not None:
-            cs.add(f"{key}.max", f"{ch} <= {_fmt(own['max'])}", member, -np.inf, float(own["max"]))
-        for side, sign in (("min_share", 1), ("max_share", -1)):
-            if own.get(side) is not None:
-                r = float(own[side])
-                if not 0 <= r <= 1:
-                    raise ConfigError(f"{key}.{side} must be a share in [0, 1], got {r}")
-                a = member - r * ones  # channel − r·total >= 0 (min) or <= 0 (max)
-                cs.add(
-                    f"{key}.{side}", f"{ch} {'>=' if sign > 0 else '<='} {r:.1%} of the total", a,
-                    0.0 if sign > 0 else -np.inf, np.inf if sign > 0 else 0.0, subject=member,
-                )
-        if own.get("change") is not None:
-            frac = float(own["change"])
-            if frac < 0:
-                raise ConfigError(f"{key}.change must be a fraction >= 0 (0.2 = ±20 %), got {frac}")
-            cur = current_totals[c]
-            cs.add(f"{key}.change", f"{ch} within ±{frac:.0%} of its current {_fmt(cur)}", member, max(cur * (1 - frac), 0.0), cur * (1 + frac))
-        if history_share[c] <= 0 and not (own.get("max") is not None or own.get("max_share") is not None or own.get("lock")):
-            idx = np.flatnonzero(member)  # one row per decision: the solver keeps them as bounds
-            cs.add(f"history.{ch}.never_spent", f"{ch} = 0 (never spent in the training data; set {key}.max to allow spend)", np.eye(n)[idx], np.full(len(idx), -np.inf), np.zeros(len(idx)))
-            continue
-        for side, ratio_key, sets in (("min", "min_share_ratio", sets_low), ("max", "max_share_ratio", sets_high)):
-            ratio = default.get(ratio_key)
-            if ratio is None or sets:
-                continue
-            r = float(ratio) * float(share[c])
-            a = member - r * ones
-            rel = ">=" if side == "min" else "<="
-            cs.add(
-                f"constraints.default.{ratio_key}",
-                f"{ch} {rel} {float(ratio):g} x its {basis} share {share[c]:.1%} of the total",
-                a, 0.0 if side == "min" else -np.inf, np.inf if side == "min" else 0.0, subject=member,
-            )
-
-    cap = cfg.get("period_cap")
-    if cap is not None:
-        n_h = len(space.periods)
-        if isinstance(cap, dict):
-            unknown_p = sorted(set(map(str, cap)) - set(space.periods))
-            if unknown_p:
-                raise ConfigError(f"constraints.period_cap: period(s) {', '.join(unknown_p)} not in the horizon ({space.periods[0]} … {space.periods[-1]})")
-            caps = {space.periods.index(str(p)): float(v) for p, v in cap.items()}
-        elif isinstance(cap, (list, tuple)):
-            if len(cap) != n_h:
-                raise ConfigError(f"constraints.period_cap: a list needs one cap per horizon period ({n_h}), got {len(cap)}")
-            caps = {h: float(v) for h, v in enumerate(cap)}
-        else:
-            caps = {h: float(cap) for h in range(n_h)}
-        for h, v in caps.items():
-            cs.add(f"constraints.period_cap[{space.periods[h]}]", f"spend in {space.periods[h]} <= {_fmt(v)}", space.rupees_per_period[h], -np.inf, v)
-
+        _channel_rows(cs, space, c, own, current_totals[c])
+        _default_rows(cs, space, c, own, default, share[c], basis, history_share[c] <= 0)
+    if cfg.get("period_cap") is not None:
+        _period_cap_rows(cs, space, cfg["period_cap"])
     brands = dict(cfg.get("brands") or {})
     if brands:
-        if space.granularity != "brand_channel":
-            raise ConfigError("constraints.brands needs budget.granularity=brand_channel")
-        unknown_b = sorted(set(brands) - set(space.brands))
-        if unknown_b:
-            raise ConfigError(f"constraints.brands: unknown brand(s) {', '.join(unknown_b)} (the model's brands: {', '.join(space.brands)})")
-        for b, bound in brands.items():
-            member = (space.group == space.brands.index(b)).astype(float)
-            bound = dict(bound or {})
-            if bound.get("min") is not None:
-                cs.add(f"constraints.brands.{b}.min", f"{b} >= {_fmt(bound['min'])}", member, float(bound["min"]), np.inf)
-            if bound.get("max") is not None:
-                cs.add(f"constraints.brands.{b}.max", f"{b} <= {_fmt(bound['max'])}", member, -np.inf, float(bound["max"]))
+        _brand_rows(cs, space, brands)
     return cs
 
 
 def _lp(cs: ConstraintSet, subset: list[Constraint], scale: float, objective: np.ndarray | None = None):
     """A feasible point of ``subset`` (x >= 0), in rupees, or None; with ``objective`` the LP minimizing it."""
     A, lo, hi = cs.rows(subset)
-    eq = np.isfinite(lo) & np.isfinite(hi) & (np.abs(hi - lo) <= 1e-12 * np.maximum(np.abs(hi), 1.0))
+    eq = equality_mask(lo, hi)
     ub_rows, ub_rhs = [A[~eq & np.isfinite(hi)]], [hi[~eq & np.isfinite(hi)]]
     ub_rows.append(-A[~eq & np.isfinite(lo)])
     ub_rhs.append(-lo[~eq & np.isfinite(lo)])

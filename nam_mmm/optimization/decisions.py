@@ -111,6 +111,64 @@ def _shares(values: np.ndarray, fallback: np.ndarray, axis) -> np.ndarray:
     return np.where(total > 0, values / np.where(total > 0, total, 1.0), fallback)
 
 
+def _national(granularity: str, pacing: str, cur: np.ndarray, b_of_s: np.ndarray, n_c: int, brand_weight: np.ndarray | None):
+    """National media: ``(group_of, weight, current, rupees)`` of a granularity (``rupees``: (H, C) pace of a
+    horizon amount, None for ``channel_period``)."""
+    n_h, n_s = cur.shape[0], len(b_of_s)
+    pace = _pace(cur, pacing)  # (H, C)
+    if granularity == "channel":
+        return np.zeros((n_h, n_s), dtype=np.int64), np.repeat(pace[:, None, :], n_s, 1), cur.sum(0), pace
+    if granularity == "channel_period":
+        return np.repeat(np.arange(n_h)[:, None], n_s, 1), np.ones((n_h, n_s, n_c)), cur.reshape(-1), None
+    if brand_weight is None:
+        raise ConfigError("brand_channel on national media needs each brand's GMV share")
+    w = np.asarray(brand_weight, dtype=float)
+    group_of = np.repeat(b_of_s[None, :], n_h, 0)
+    weight = pace[:, None, :] / w[b_of_s][None, :, None]
+    current = (w[:, None] * cur.sum(0)[None, :]).reshape(-1)
+    return group_of, weight, current, pace
+
+
+def _per_sku(granularity: str, pacing: str, cur: np.ndarray, history: np.ndarray, b_of_s: np.ndarray, n_c: int, n_b: int):
+    """Per-SKU media: ``(group_of, weight, current, rupees)`` of a granularity (``rupees``: (H, C) share of a
+    channel amount per period for ``channel``, else None)."""
+    n_h, n_s = cur.shape[0], len(b_of_s)
+    hist = np.asarray(history, dtype=float).sum(0)  # (S, C) training spend per SKU
+    sku_share = _shares(hist, np.full((n_s, n_c), 1.0 / n_s), 0)  # (S, C)
+    if granularity == "channel":
+        fallback = np.repeat(sku_share[None] / n_h, n_h, 0)
+        weight = _shares(cur, fallback, (0, 1)) if pacing == "reference" else fallback
+        return np.zeros((n_h, n_s), dtype=np.int64), weight, cur.sum((0, 1)), weight.sum(1)
+    if granularity == "channel_period":
+        weight = _shares(cur, np.repeat(sku_share[None], n_h, 0), 1)
+        return np.repeat(np.arange(n_h)[:, None], n_s, 1), weight, cur.sum(1).reshape(-1), None
+    weight = np.zeros((n_h, n_s, n_c))
+    current = np.zeros((n_b, n_c))
+    for b in range(n_b):  # brands are few; each brand's block is normalized on its own
+        members = b_of_s == b
+        within = _shares(hist[members], np.full((int(members.sum()), n_c), 1.0 / max(int(members.sum()), 1)), 0)
+        fallback = np.repeat(within[None] / n_h, n_h, 0)
+        block = cur[:, members]
+        weight[:, members] = _shares(block, fallback, (0, 1)) if pacing == "reference" else fallback
+        current[b] = block.sum((0, 1))
+    return np.repeat(b_of_s[None, :], n_h, 0), weight, current.reshape(-1), None
+
+
+def _rupees_per_period(granularity: str, national: bool, rupees, weight: np.ndarray, b_of_s: np.ndarray, group: np.ndarray, n_groups: int, n_c: int) -> np.ndarray:
+    """(H, n) rupees of each decision spent in each period (``n_groups``: 1, the periods or the brands)."""
+    n_h = weight.shape[0]
+    if granularity == "channel_period":
+        out = np.zeros((n_h, n_groups * n_c))
+        out[group, np.arange(n_groups * n_c)] = 1.0
+        return out
+    if granularity == "channel":
+        return rupees
+    if national:
+        return np.tile(rupees, (1, n_groups))
+    # per-SKU brand amounts: the share of the brand block spent in each period
+    return np.stack([weight[:, b_of_s == b, :].sum(1) for b in range(n_groups)], 1).reshape(n_h, -1)
+
+
 def build_decisions(
     granularity: str,
     pacing: str,
@@ -137,68 +195,16 @@ def build_decisions(
         raise ConfigError(f"budget.pacing must be one of {', '.join(PACINGS)}, got {pacing!r}")
     cur = np.asarray(current_spend, dtype=float)
     n_h, n_c = cur.shape[0], len(channels)
-    n_s, n_b = len(sku_brand_index), len(brands)
+    n_b = len(brands)
     national = cur.ndim == 2
     b_of_s = np.asarray(sku_brand_index)
     if national:
-        pace = _pace(cur, pacing)  # (H, C)
-        if granularity == "channel":
-            group_of = np.zeros((n_h, n_s), dtype=np.int64)
-            weight = np.repeat(pace[:, None, :], n_s, 1)
-            current = cur.sum(0)
-            rupees = pace
-        elif granularity == "channel_period":
-            group_of = np.repeat(np.arange(n_h)[:, None], n_s, 1)
-            weight = np.ones((n_h, n_s, n_c))
-            current = cur.reshape(-1)
-            rupees = None
-        else:
-            if brand_weight is None:
-                raise ConfigError("brand_channel on national media needs each brand's GMV share")
-            w = np.asarray(brand_weight, dtype=float)
-            group_of = np.repeat(b_of_s[None, :], n_h, 0)
-            weight = pace[:, None, :] / w[b_of_s][None, :, None]
-            current = (w[:, None] * cur.sum(0)[None, :]).reshape(-1)
-            rupees = pace
+        group_of, weight, current, rupees = _national(granularity, pacing, cur, b_of_s, n_c, brand_weight)
     else:
-        hist = np.asarray(history, dtype=float).sum(0)  # (S, C) training spend per SKU
-        sku_share = _shares(hist, np.full((n_s, n_c), 1.0 / n_s), 0)  # (S, C)
-        if granularity == "channel":
-            group_of = np.zeros((n_h, n_s), dtype=np.int64)
-            fallback = np.repeat(sku_share[None] / n_h, n_h, 0)
-            weight = _shares(cur, fallback, (0, 1)) if pacing == "reference" else fallback
-            current = cur.sum((0, 1))
-            rupees = weight.sum(1)
-        elif granularity == "channel_period":
-            group_of = np.repeat(np.arange(n_h)[:, None], n_s, 1)
-            weight = _shares(cur, np.repeat(sku_share[None], n_h, 0), 1)
-            current = cur.sum(1).reshape(-1)
-            rupees = None
-        else:
-            group_of = np.repeat(b_of_s[None, :], n_h, 0)
-            weight = np.zeros((n_h, n_s, n_c))
-            current = np.zeros((n_b, n_c))
-            for b in range(n_b):  # brands are few; each brand's block is normalized on its own
-                members = b_of_s == b
-                within = _shares(hist[members], np.full((int(members.sum()), n_c), 1.0 / max(int(members.sum()), 1)), 0)
-                fallback = np.repeat(within[None] / n_h, n_h, 0)
-                block = cur[:, members]
-                weight[:, members] = _shares(block, fallback, (0, 1)) if pacing == "reference" else fallback
-                current[b] = block.sum((0, 1))
-            current = current.reshape(-1)
-            rupees = None
+        group_of, weight, current, rupees = _per_sku(granularity, pacing, cur, history, b_of_s, n_c, n_b)
     n_groups = {"channel": 1, "channel_period": n_h, "brand_channel": n_b}[granularity]
     group = np.repeat(np.arange(n_groups), n_c)
     channel_of = np.tile(np.arange(n_c), n_groups)
-    if granularity == "channel_period":
-        rupees_per_period = np.zeros((n_h, n_groups * n_c))
-        rupees_per_period[group, np.arange(n_groups * n_c)] = 1.0
-    elif granularity == "channel":
-        rupees_per_period = rupees
-    elif national:
-        rupees_per_period = np.tile(rupees, (1, n_groups))
-    else:  # per-SKU brand amounts: the share of the brand block spent in each period
-        rupees_per_period = np.stack([weight[:, b_of_s == b, :].sum(1) for b in range(n_b)], 1).reshape(n_h, -1)
     return DecisionSpace(
         granularity=granularity,
         channels=list(channels),
@@ -206,7 +212,7 @@ def build_decisions(
         brands=list(brands),
         group_of=group_of,
         weight=weight,
-        rupees_per_period=rupees_per_period,
+        rupees_per_period=_rupees_per_period(granularity, national, rupees, weight, b_of_s, group, n_groups, n_c),
         current=np.asarray(current, dtype=float),
         channel_of=channel_of,
         group=group,

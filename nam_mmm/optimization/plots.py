@@ -18,6 +18,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _crore(v):
     return np.asarray(v, dtype=float) / 1e7  # 1 crore = 10 million rupees
 
@@ -35,10 +42,7 @@ def allocation_chart(channels: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_ylabel("spend over the horizon (crore ₹)")
     ax.set_title(title, fontsize=10)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def frontier_chart(frontier: pd.DataFrame, path: Path) -> Path:
@@ -61,10 +65,7 @@ def frontier_chart(frontier: pd.DataFrame, path: Path) -> Path:
     a2.set_ylabel("GMV ₹ per ₹")
     a2.legend()
     fig.suptitle("Efficient frontier", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def scenario_chart(table: pd.DataFrame, path: Path) -> Path:
@@ -85,10 +86,7 @@ def scenario_chart(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("GMV lift vs baseline (%), horizon + carry-over")
     ax.set_title("Scenarios" + (" (bars: mean ± 1.96 sd across fold models)" if err is not None else ""), fontsize=10)
     ax.margins(y=0.2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def roi_grid(curves: pd.DataFrame, path: Path) -> Path:
@@ -119,7 +117,4 @@ def roi_grid(curves: pd.DataFrame, path: Path) -> Path:
     for ax in axes.ravel()[len(channels):]:
         ax.set_visible(False)
     axes.ravel()[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

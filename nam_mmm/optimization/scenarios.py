@@ -114,6 +114,14 @@ def _period_mask(ctx: PlanningContext, sel: dict | None, where: str) -> np.ndarr
     return np.asarray(mask, dtype=bool)
 
 
+def _members(labels, wanted, unknown_message: str) -> np.ndarray:
+    """(len(labels),) which labels are ``wanted``; a wanted label not among them is a one-line error."""
+    unknown = sorted(set(wanted) - set(labels))
+    if unknown:
+        raise ConfigError(f"{unknown_message} {', '.join(unknown)}")
+    return np.isin(labels, wanted)
+
+
 def apply_scenario(ctx: PlanningContext, scenario: Scenario) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The scenario's (P, S, F) inputs, its spend plan (as the current plan's shape) and notes."""
     ref = ctx.reference
@@ -130,15 +138,9 @@ def apply_scenario(ctx: PlanningContext, scenario: Scenario) -> tuple[np.ndarray
             notes.append(f"change {i + 1} ({ch.target}): no horizon period selected")
         units = np.ones(len(skus), dtype=bool)
         if ch.brands:
-            unknown = sorted(set(ch.brands) - set(sku_brand))
-            if unknown:
-                raise ConfigError(f"{where}: unknown brand(s) {', '.join(unknown)}")
-            units &= np.isin(sku_brand, ch.brands)
+            units &= _members(sku_brand, ch.brands, f"{where}: unknown brand(s)")
         if ch.skus:
-            unknown = sorted(set(ch.skus) - set(skus))
-            if unknown:
-                raise ConfigError(f"{where}: unknown SKU(s) {', '.join(unknown)}")
-            units &= np.isin(skus, ch.skus)
+            units &= _members(skus, ch.skus, f"{where}: unknown SKU(s)")
         if ch.target == "spend" or ch.target.startswith(SPEND_PREFIX):
             wanted = ch.channels if ch.target == "spend" else [ch.target[len(SPEND_PREFIX):]]
             wanted = channels if wanted is None else list(wanted)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from nam_mmm.optimization.constraints import ConstraintSet, check_feasible, project
+from nam_mmm.optimization.constraints import ConstraintSet, check_feasible, equality_mask, project
 from nam_mmm.optimization.response import DTYPE
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # decisions (n,) rupees -> scalar rupees, to maximize
@@ -64,6 +64,39 @@ def start_points(cs: ConstraintSet, current: np.ndarray, total: float, n_random:
     return points
 
 
+def _single_variable_bounds(A: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows on one decision as its bounds (SLSQP keeps bounds exactly): (n,) lower and upper rupees (spend >= 0
+    included) and (r,) which rows stay general constraints."""
+    lower, upper = np.zeros(n), np.full(n, np.inf)
+    general = np.ones(len(A), dtype=bool)
+    for r in range(len(A)):
+        nz = np.flatnonzero(A[r])
+        if len(nz) == 1:
+            k, a = nz[0], A[r, nz[0]]
+            lo_k, hi_k = (lo[r] / a, hi[r] / a) if a > 0 else (hi[r] / a, lo[r] / a)
+            lower[k], upper[k] = max(lower[k], lo_k), min(upper[k], hi_k)
+            general[r] = False
+    return lower, np.maximum(upper, lower), general
+
+
+def _slsqp_rows(As: np.ndarray, lo: np.ndarray, hi: np.ndarray, general: np.ndarray, scale_total: float) -> list[dict]:
+    """SLSQP's constraint dicts of the ``general`` rows ``As`` (scaled), sides in budget units: the equalities,
+    then the lower and the upper sides."""
+    eq = equality_mask(lo, hi)
+    rows = []
+    if (eq & general).any():
+        Ae, be = As[eq & general], lo[eq & general] / scale_total
+        rows.append({"type": "eq", "fun": lambda u, Ae=Ae, be=be: Ae @ u - be, "jac": lambda u, Ae=Ae: Ae})
+    for side in ("lo", "hi"):
+        bound = lo if side == "lo" else hi
+        m = ~eq & general & np.isfinite(bound)
+        if m.any():
+            sign = 1.0 if side == "lo" else -1.0
+            Ai, bi = sign * As[m], sign * bound[m] / scale_total
+            rows.append({"type": "ineq", "fun": lambda u, Ai=Ai, bi=bi: Ai @ u - bi, "jac": lambda u, Ai=Ai: Ai})
+    return rows
+
+
 def maximize(
     objective: Objective,
     cs: ConstraintSet,
@@ -82,29 +115,8 @@ def maximize(
     scale_total = float(scale_total) if scale_total and scale_total > 0 else max(float(feasible_point.sum()), 1.0)
     s = scale_total / max(n, 1)  # rupees per unit of a scaled variable
     A, lo, hi = cs.rows()
-    eq = np.isfinite(lo) & np.isfinite(hi) & (np.abs(hi - lo) <= 1e-12 * np.maximum(np.abs(hi), 1.0))
-    lower, upper = np.zeros(n), np.full(n, np.inf)
-    general = np.ones(len(A), dtype=bool)
-    for r in range(len(A)):  # single-variable rows become bounds (SLSQP keeps bounds exactly)
-        nz = np.flatnonzero(A[r])
-        if len(nz) == 1:
-            k, a = nz[0], A[r, nz[0]]
-            lo_k, hi_k = (lo[r] / a, hi[r] / a) if a > 0 else (hi[r] / a, lo[r] / a)
-            lower[k], upper[k] = max(lower[k], lo_k), min(upper[k], hi_k)
-            general[r] = False
-    upper = np.maximum(upper, lower)
-    As = A * s / scale_total  # rows in scaled variables and budget units
-    rows = []
-    if (eq & general).any():
-        Ae, be = As[eq & general], lo[eq & general] / scale_total
-        rows.append({"type": "eq", "fun": lambda u, Ae=Ae, be=be: Ae @ u - be, "jac": lambda u, Ae=Ae: Ae})
-    for side in ("lo", "hi"):
-        bound = lo if side == "lo" else hi
-        m = ~eq & general & np.isfinite(bound)
-        if m.any():
-            sign = 1.0 if side == "lo" else -1.0
-            Ai, bi = sign * As[m], sign * bound[m] / scale_total
-            rows.append({"type": "ineq", "fun": lambda u, Ai=Ai, bi=bi: Ai @ u - bi, "jac": lambda u, Ai=Ai: Ai})
+    lower, upper, general = _single_variable_bounds(A, lo, hi, n)
+    rows = _slsqp_rows(A * s / scale_total, lo, hi, general, scale_total)  # rows in scaled variables and budget units
     bounds = [(lower[k] / s, None if not np.isfinite(upper[k]) else upper[k] / s) for k in range(n)]
     f0, _ = value_and_grad(objective, feasible_point)
 

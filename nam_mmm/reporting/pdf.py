@@ -21,11 +21,6 @@ PAGES = ["Summary: accuracy, elasticities, channels", "Limits: what the data can
 WRAP = 92
 
 
-def _e(v: float) -> str:
-    """An elasticity with the digits it needs (media elasticities are often a few thousandths)."""
-    return f"{v:+.3f}" if abs(v) < 0.1 else f"{v:+.2f}"
-
-
 class _Writer:
     """Text flowing down a page in figure coordinates."""
 
@@ -64,64 +59,71 @@ def _roi_chart(fig, run: RunData, rect: tuple[float, float, float, float]) -> No
     ax.set_title("ROI per channel" + (" with 90 % intervals" if has.any() and "bootstrap" in str(roi["interval"].iloc[0]) else (" with fold ranges" if has.any() else "")), fontsize=10)
 
 
+def _header(fig, w: _Writer, title: str, size: float, subtitle: str) -> None:
+    fig.text(0.07, w.y, title, fontsize=size, fontweight="bold", va="top")
+    w.y -= 0.03
+    fig.text(0.07, w.y, subtitle, fontsize=9, color=GREY, va="top")
+    w.y -= 0.03
+
+
+def _summary_page(fig, run: RunData) -> None:
+    """Page 1: accuracy, the key elasticities, the best and worst channels with the ROI chart."""
+    w = _Writer(fig)
+    _header(fig, w, f"Marketing-mix model — {run.data_name}", 17, f"Run {run.root.name} · {'walk-forward validation' if run.mode == 'walk_forward' else 'holdout validation'} · page 1 of 2")
+    w.heading("How well the model predicts")
+    w.para(text.fit_sentence(run))
+    w.heading("Key elasticities")
+    w.para(text.elasticity_sentence(run))
+    rows = text.elasticity_rows(run)
+    interval_kind = str(rows["interval"].iloc[0]) if len(rows) else "none"
+    show_interval = interval_kind not in ("none", "row_spread_10_90")
+    for r in rows.itertuples():
+        extra = f"  ({text.elasticity_text(r.lower)} to {text.elasticity_text(r.upper)})" if show_interval else ""
+        w.para(f"{short(r.feature)}: {text.elasticity_text(r.elasticity)}{extra}", size=9.5, bullet=True)
+    w.para("Elasticity = % change of GMV for a 1 % change of the input. " + ("Ranges: " + text.interval_words(interval_kind) + "." if show_interval else "No estimation interval in this run."), size=8, colour_=GREY)
+    w.heading("Best and worst channels")
+    for line in text.channel_sentences(run):
+        w.para(line, bullet=True)
+    height = min(0.32, max(0.12, 0.035 * len(run.roi) + 0.06))
+    bottom = max(0.05, w.y - height - 0.02)
+    _roi_chart(fig, run, (0.22, bottom, 0.68, min(height, w.y - 0.07)))
+
+
+def _limits_page(fig, run: RunData) -> None:
+    """Page 2: what the data cannot tell, the health checks needing attention, the budget, how to read it."""
+    w = _Writer(fig)
+    _header(fig, w, "What the numbers cannot tell, and what to check", 15, f"Run {run.root.name} · page 2 of 2")
+    w.heading("What the data cannot tell")
+    for line in text.identifiability_sentences(run):
+        w.para(line, bullet=True)
+    w.heading("Health checks")
+    lines = text.health_summary(run, skip=("identifiability",))
+    w.para(lines[0] + (" Identifiability: see above." if run.identifiability and not run.identifiability.get("ok") else ""))
+    shown = 0
+    for line in lines[1:]:
+        if w.y < 0.36 or shown == 10:  # keep room for the budget and the reading notes
+            w.para(f"… and {len(lines) - 1 - shown} more in report.html (Health checks).", size=9, colour_=GREY)
+            break
+        w.para(line, size=9, bullet=True)
+        shown += 1
+    w.heading("Budget")
+    w.para(text.budget_sentence(run))
+    w.heading("How to read this")
+    w.para("ROI = GMV the channel added (predicted GMV minus predicted GMV with that channel's spend at zero) per rupee spent. "
+           "Marginal ROI = GMV of the next rupee at today's spend: below ₹1, more spend on that channel loses money at the GMV level. "
+           "Intervals come from refitting the model on resampled blocks of periods; they cover estimation uncertainty, not changes of the market.", size=8.5, colour_=GREY)
+    w.para(f"Full report with every table and chart: {run.root / 'report.html'}", size=8, colour_=GREY)
+
+
 def write_pdf(run: RunData, path: Path) -> Path:
     """The two-page executive summary of ``run`` at ``path``."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     with report_style() as plt, PdfPages(path, metadata={"Title": f"Executive summary — {run.data_name} run {run.root.name}", "Subject": " | ".join(PAGES), "Creator": "nam-mmm"}) as pdf:
         plt.rcParams["savefig.bbox"] = "standard"  # full A4 pages, not cropped to the content
-        fig = plt.figure(figsize=A4)
-        w = _Writer(fig)
-        fig.text(0.07, w.y, f"Marketing-mix model — {run.data_name}", fontsize=17, fontweight="bold", va="top")
-        w.y -= 0.03
-        fig.text(0.07, w.y, f"Run {run.root.name} · {'walk-forward validation' if run.mode == 'walk_forward' else 'holdout validation'} · page 1 of 2", fontsize=9, color=GREY, va="top")
-        w.y -= 0.03
-        w.heading("How well the model predicts")
-        w.para(text.fit_sentence(run))
-        w.heading("Key elasticities")
-        w.para(text.elasticity_sentence(run))
-        rows = text.elasticity_rows(run)
-        interval_kind = str(rows["interval"].iloc[0]) if len(rows) else "none"
-        show_interval = interval_kind not in ("none", "row_spread_10_90")
-        for r in rows.itertuples():
-            extra = f"  ({_e(r.lower)} to {_e(r.upper)})" if show_interval else ""
-            w.para(f"{short(r.feature)}: {_e(r.elasticity)}{extra}", size=9.5, bullet=True)
-        w.para("Elasticity = % change of GMV for a 1 % change of the input. " + ("Ranges: " + text.interval_words(interval_kind) + "." if show_interval else "No estimation interval in this run."), size=8, colour_=GREY)
-        w.heading("Best and worst channels")
-        for line in text.channel_sentences(run):
-            w.para(line, bullet=True)
-        height = min(0.32, max(0.12, 0.035 * len(run.roi) + 0.06))
-        bottom = max(0.05, w.y - height - 0.02)
-        _roi_chart(fig, run, (0.22, bottom, 0.68, min(height, w.y - 0.07)))
-        pdf.savefig(fig)
-        plt.close(fig)
-
-        fig = plt.figure(figsize=A4)
-        w = _Writer(fig)
-        fig.text(0.07, w.y, "What the numbers cannot tell, and what to check", fontsize=15, fontweight="bold", va="top")
-        w.y -= 0.03
-        fig.text(0.07, w.y, f"Run {run.root.name} · page 2 of 2", fontsize=9, color=GREY, va="top")
-        w.y -= 0.03
-        w.heading("What the data cannot tell")
-        for line in text.identifiability_sentences(run):
-            w.para(line, bullet=True)
-        w.heading("Health checks")
-        lines = text.health_summary(run, skip=("identifiability",))
-        w.para(lines[0] + (" Identifiability: see above." if run.identifiability and not run.identifiability.get("ok") else ""))
-        shown = 0
-        for line in lines[1:]:
-            if w.y < 0.36 or shown == 10:  # keep room for the budget and the reading notes
-                w.para(f"… and {len(lines) - 1 - shown} more in report.html (Health checks).", size=9, colour_=GREY)
-                break
-            w.para(line, size=9, bullet=True)
-            shown += 1
-        w.heading("Budget")
-        w.para(text.budget_sentence(run))
-        w.heading("How to read this")
-        w.para("ROI = GMV the channel added (predicted GMV minus predicted GMV with that channel's spend at zero) per rupee spent. "
-               "Marginal ROI = GMV of the next rupee at today's spend: below ₹1, more spend on that channel loses money at the GMV level. "
-               "Intervals come from refitting the model on resampled blocks of periods; they cover estimation uncertainty, not changes of the market.", size=8.5, colour_=GREY)
-        w.para(f"Full report with every table and chart: {run.root / 'report.html'}", size=8, colour_=GREY)
-        pdf.savefig(fig)
-        plt.close(fig)
+        for page in (_summary_page, _limits_page):
+            fig = plt.figure(figsize=A4)
+            page(fig, run)
+            pdf.savefig(fig)
+            plt.close(fig)
     return path

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.reporting.run_data import RunData
+from nam_mmm.reporting.text import elasticity_text
 from nam_mmm.reporting.style import ACTUAL, GREY, LIGHT, colour, money_scale, report_style
 
 PRETTY = {
@@ -113,12 +114,6 @@ def _save(fig, out_dir: Path, name: str) -> Path:
     return path
 
 
-def _money_axis(ax, values, axis: str = "y") -> float:
-    div, unit = money_scale(values)
-    (ax.set_ylabel if axis == "y" else ax.set_xlabel)(f"GMV ({unit})" if axis == "y" else unit)
-    return div
-
-
 def _x_axis_label(feature: str, xs: np.ndarray) -> tuple[float, str]:
     if feature.startswith("media_"):
         div, unit = money_scale(xs)
@@ -127,11 +122,6 @@ def _x_axis_label(feature: str, xs: np.ndarray) -> tuple[float, str]:
         div, unit = money_scale(xs)
         return div, f"{label(feature).split(' (')[0]} ({unit})"
     return 1.0, label(feature)
-
-
-def _el(v: float) -> str:
-    """An elasticity with the digits it needs (media elasticities are often a few thousandths)."""
-    return f"{v:+.3f}" if abs(v) < 0.1 else f"{v:+.2f}"
 
 
 def elasticity_at_median(curve: pd.DataFrame, median_x: float) -> float | None:
@@ -155,6 +145,87 @@ def _observed_window(obs: pd.DataFrame | None, xs: np.ndarray, widen: float = 0.
     return lo - pad, hi + pad
 
 
+def _curve_band(ax, run: RunData, feature: str, brand: str, cb: pd.DataFrame, window: tuple[float, float], div: float, col) -> tuple[list, list]:
+    """Shade one brand's band under its curve ``cb``: the refits' band where the bootstrap ran, else the fold
+    models' range (walk-forward); returns the refits' band's lowest and highest % effect (none for folds)."""
+    lo_x, hi_x = window
+    ymin, ymax = [], []
+    if run.curve_band is not None:
+        band = run.curve_band[(run.curve_band["feature"] == feature) & (run.curve_band["brand"] == brand)].sort_values("x")
+        ok = band["lower"].notna() & band["upper"].notna() & (band["x"] >= lo_x) & (band["x"] <= hi_x)
+        ax.fill_between(band["x"][ok] / div, _pct_effect(band["lower"][ok]), _pct_effect(band["upper"][ok]), color=col, alpha=0.18, linewidth=0)
+        ymin.append(_pct_effect(band["lower"][ok]).min() if ok.any() else np.nan)
+        ymax.append(_pct_effect(band["upper"][ok]).max() if ok.any() else np.nan)
+    elif run.fold_curves:
+        stack = []
+        for fc in run.fold_curves.values():
+            f = fc[(fc["feature"] == feature) & (fc["brand"] == brand)].sort_values("x")
+            if len(f) >= 2:
+                stack.append(np.interp(cb["x"], f["x"], f["effect_log_gmv"], left=np.nan, right=np.nan))
+        if stack:
+            with np.errstate(all="ignore"):
+                lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            ax.fill_between(cb["x"][ok] / div, _pct_effect(lo[ok]), _pct_effect(hi[ok]), color=col, alpha=0.18, linewidth=0)
+    return ymin, ymax
+
+
+def _brand_curve(ax, run: RunData, feature: str, c: pd.DataFrame, obs_all: pd.DataFrame | None, b: int, brand: str) -> tuple[list, list, float | None] | None:
+    """One brand's curve of ``feature`` over its observed window, with its band, rug and median dot; returns
+    the lowest and highest % effects drawn and the elasticity at the median (None without observed values), or
+    None when the window holds no grid point."""
+    obs = obs_all[obs_all["brand"] == brand] if obs_all is not None else None
+    lo_x, hi_x = _observed_window(obs, c["x"].to_numpy())
+    if feature.startswith("media_"):
+        lo_x = min(lo_x, 0.0)  # a channel's response is read from zero spend
+    cb = c[(c["brand"] == brand) & (c["x"] >= lo_x) & (c["x"] <= hi_x)].sort_values("x")
+    if cb.empty:
+        return None
+    div, xlabel = _x_axis_label(feature, c["x"].to_numpy())
+    col = colour(b)
+    ymin, ymax = _curve_band(ax, run, feature, brand, cb, (lo_x, hi_x), div, col)
+    y = _pct_effect(cb["effect_log_gmv"])
+    ax.plot(cb["x"] / div, y, color=col, linewidth=1.6, label=brand)
+    ymin.append(y.min())
+    ymax.append(y.max())
+    median = None
+    if obs is not None and len(obs):
+        ax.plot(obs["x"] / div, np.zeros(len(obs)), "|", color=col, markersize=7, alpha=0.6, transform=ax.get_xaxis_transform(), clip_on=False)
+        med = float(np.median(obs["x"]))
+        ax.plot([med / div], [float(np.interp(med, cb["x"], y))], "o", color=col, markersize=5, markeredgecolor="white", zorder=4)
+        median = elasticity_at_median(c[c["brand"] == brand], med)
+    ax.set_xlabel(xlabel)
+    return ymin, ymax, median
+
+
+def _curve_panel(ax, run: RunData, feature: str, brands: list[str], el_all: pd.DataFrame) -> None:
+    """One feature's panel: every brand's curve, the elasticity at the median in the title, y range to fit."""
+    c = run.curves[run.curves["feature"] == feature]
+    obs_all = run.observed_inputs[run.observed_inputs["feature"] == feature] if run.observed_inputs is not None else None
+    medians = []
+    ymin, ymax = [], []
+    for b, brand in enumerate(brands):
+        drawn = _brand_curve(ax, run, feature, c, obs_all, b, brand)
+        if drawn is None:
+            continue
+        ymin += drawn[0]
+        ymax += drawn[1]
+        medians.append(drawn[2])
+    _few_ticks(ax.xaxis)
+    title = short(feature)
+    medians = [m for m in medians if m is not None]
+    if feature in el_all.index and medians:
+        r = el_all.loc[feature]
+        title += f"\nelasticity at median {elasticity_text(np.mean(medians))}\n(mean {elasticity_text(r['elasticity'])}, {elasticity_text(r['lower'])} to {elasticity_text(r['upper'])})"  # three lines: no overlap with the next panel's title
+    ax.set_title(title, fontsize=8.5)
+    ax.set_ylabel("GMV vs anchor (%)")
+    ax.axhline(0, color=LIGHT, linewidth=0.8, zorder=0)
+    if ymin and ymax:
+        lo_y, hi_y = np.nanmin(ymin), np.nanmax(ymax)
+        pad = 0.08 * (hi_y - lo_y) if hi_y > lo_y else 1.0
+        ax.set_ylim(lo_y - pad, hi_y + pad)
+
+
 def response_curves(run: RunData, out_dir: Path) -> Path | None:
     """Every feature's response, one panel per feature: each brand's curve (% change of GMV against the curve's
     anchor) over the observed range, the refits' band where the bootstrap ran (else the fold models' range
@@ -172,61 +243,7 @@ def response_curves(run: RunData, out_dir: Path) -> Path | None:
     with report_style() as plt:
         fig, axes = plt.subplots(nrow, ncol, figsize=(4.1 * ncol, 3.0 * nrow + 0.9), squeeze=False)
         for i, feature in enumerate(features):
-            ax = axes[i // ncol][i % ncol]
-            c = curves[curves["feature"] == feature]
-            obs_all = run.observed_inputs[run.observed_inputs["feature"] == feature] if run.observed_inputs is not None else None
-            medians = []
-            ymin, ymax = [], []
-            for b, brand in enumerate(brands):
-                obs = obs_all[obs_all["brand"] == brand] if obs_all is not None else None
-                lo_x, hi_x = _observed_window(obs, c["x"].to_numpy())
-                if feature.startswith("media_"):
-                    lo_x = min(lo_x, 0.0)  # a channel's response is read from zero spend
-                cb = c[(c["brand"] == brand) & (c["x"] >= lo_x) & (c["x"] <= hi_x)].sort_values("x")
-                if cb.empty:
-                    continue
-                div, xlabel = _x_axis_label(feature, c["x"].to_numpy())
-                col = colour(b)
-                if run.curve_band is not None:
-                    band = run.curve_band[(run.curve_band["feature"] == feature) & (run.curve_band["brand"] == brand)].sort_values("x")
-                    ok = band["lower"].notna() & band["upper"].notna() & (band["x"] >= lo_x) & (band["x"] <= hi_x)
-                    ax.fill_between(band["x"][ok] / div, _pct_effect(band["lower"][ok]), _pct_effect(band["upper"][ok]), color=col, alpha=0.18, linewidth=0)
-                    ymin.append(_pct_effect(band["lower"][ok]).min() if ok.any() else np.nan)
-                    ymax.append(_pct_effect(band["upper"][ok]).max() if ok.any() else np.nan)
-                elif run.fold_curves:
-                    stack = []
-                    for fc in run.fold_curves.values():
-                        f = fc[(fc["feature"] == feature) & (fc["brand"] == brand)].sort_values("x")
-                        if len(f) >= 2:
-                            stack.append(np.interp(cb["x"], f["x"], f["effect_log_gmv"], left=np.nan, right=np.nan))
-                    if stack:
-                        with np.errstate(all="ignore"):
-                            lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
-                        ok = np.isfinite(lo) & np.isfinite(hi)
-                        ax.fill_between(cb["x"][ok] / div, _pct_effect(lo[ok]), _pct_effect(hi[ok]), color=col, alpha=0.18, linewidth=0)
-                y = _pct_effect(cb["effect_log_gmv"])
-                ax.plot(cb["x"] / div, y, color=col, linewidth=1.6, label=brand)
-                ymin.append(y.min())
-                ymax.append(y.max())
-                if obs is not None and len(obs):
-                    ax.plot(obs["x"] / div, np.zeros(len(obs)), "|", color=col, markersize=7, alpha=0.6, transform=ax.get_xaxis_transform(), clip_on=False)
-                    med = float(np.median(obs["x"]))
-                    ax.plot([med / div], [float(np.interp(med, cb["x"], y))], "o", color=col, markersize=5, markeredgecolor="white", zorder=4)
-                    medians.append(elasticity_at_median(c[c["brand"] == brand], med))
-                ax.set_xlabel(xlabel)
-            _few_ticks(ax.xaxis)
-            title = short(feature)
-            medians = [m for m in medians if m is not None]
-            if feature in el_all.index and medians:
-                r = el_all.loc[feature]
-                title += f"\nelasticity at median {_el(np.mean(medians))}\n(mean {_el(r['elasticity'])}, {_el(r['lower'])} to {_el(r['upper'])})"  # three lines: no overlap with the next panel's title
-            ax.set_title(title, fontsize=8.5)
-            ax.set_ylabel("GMV vs anchor (%)")
-            ax.axhline(0, color=LIGHT, linewidth=0.8, zorder=0)
-            if ymin and ymax:
-                lo_y, hi_y = np.nanmin(ymin), np.nanmax(ymax)
-                pad = 0.08 * (hi_y - lo_y) if hi_y > lo_y else 1.0
-                ax.set_ylim(lo_y - pad, hi_y + pad)
+            _curve_panel(axes[i // ncol][i % ncol], run, feature, brands, el_all)
         for j in range(len(features), nrow * ncol):
             axes[j // ncol][j % ncol].axis("off")
         handles, labels = axes[0][0].get_legend_handles_labels()
@@ -406,6 +423,73 @@ def actual_vs_predicted(run: RunData, out_dir: Path) -> Path | None:
         return _save(fig, out_dir, "actual_vs_predicted")
 
 
+def _test_titles(diag: pd.DataFrame | None):
+    """``title(text, test_name, key)``: ``text`` with the out-of-sample test ``key`` of ``diagnostics.csv``
+    appended (its p-value, else its statistic), or ``text`` alone when the test is absent or skipped."""
+    result = {}
+    if diag is not None:
+        for t in diag[diag["sample"] == "out_of_sample"].itertuples():
+            result[t.test.split("_lag")[0]] = t
+
+    def tag(key: str) -> str:
+        t = result.get(key)
+        if t is None or t.verdict == "skipped":
+            return ""
+        return f" (p = {t.p_value:.2g})" if pd.notna(t.p_value) else f" ({t.statistic:.2f})"
+
+    def title(text: str, name: str, key: str) -> str:
+        return text + (f": {name}{tag(key)}" if tag(key) else "")
+
+    return title
+
+
+def _residuals_over_time(ax, r: pd.DataFrame, per: pd.Series, title: str) -> None:
+    ax.scatter(r["period"], r["resid"] * 100, s=6, alpha=0.35, color=GREY, linewidths=0, label="rows")
+    ax.plot(per.index, per * 100, color=colour(0), linewidth=1.3, marker="o", markersize=2.5, label="period mean")
+    ax.axhline(0, color=ACTUAL, linewidth=0.8)
+    ax.set_ylabel("log residual × 100 (≈ % error)")
+    ax.set_title(title)
+    ax.legend(loc="best")
+    _dates(ax)
+
+
+def _residual_distribution(ax, r: pd.DataFrame, title: str) -> None:
+    x = r["resid"].to_numpy() * 100
+    ax.hist(x, bins=min(30, max(8, len(x) // 8)), density=True, color=colour(0), alpha=0.6)
+    grid = np.linspace(x.min(), x.max(), 200)
+    sd = x.std() or 1.0
+    ax.plot(grid, np.exp(-0.5 * ((grid - x.mean()) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), color=colour(3), linewidth=1.3, label="normal")
+    ax.set_xlabel("log residual × 100 (≈ % error)")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(loc="best")
+
+
+def _residuals_vs_prediction(ax, r: pd.DataFrame, title: str) -> None:
+    pdiv, punit = money_scale(r["predicted"])
+    ax.scatter(r["predicted"] / pdiv, r["resid"] * 100, s=8, alpha=0.5, color=colour(0), linewidths=0)
+    ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
+    ax.axhline(0, color=ACTUAL, linewidth=0.8)
+    ax.set_xlabel(f"predicted GMV per row ({punit}, log scale)")
+    ax.set_ylabel("log residual × 100 (≈ % error)")
+    ax.set_title(title)
+
+
+def _period_autocorrelation(ax, per: pd.Series, title: str) -> None:
+    s = per.to_numpy() - per.mean()
+    lags = int(min(10, max(1, len(s) - 2)))
+    denom = (s**2).sum() or 1.0
+    acf = [float((s[k:] * s[: len(s) - k]).sum() / denom) for k in range(1, lags + 1)]
+    ax.bar(range(1, lags + 1), acf, color=colour(0))
+    bound = 1.96 / np.sqrt(len(s))
+    ax.axhspan(-bound, bound, color=LIGHT, alpha=0.6, zorder=0, label="±1.96/√n")
+    ax.set_xlabel("lag (periods)")
+    ax.set_ylabel("autocorrelation")
+    ax.set_title(title)
+    ax.legend(loc="best")
+
+
 def residual_plots(run: RunData, out_dir: Path) -> Path | None:
     """Out-of-sample log residuals: over time, their distribution against a normal, against the prediction,
     and the autocorrelation of the period means; the tests of ``diagnostics.csv`` in the titles."""
@@ -414,58 +498,14 @@ def residual_plots(run: RunData, out_dir: Path) -> Path | None:
     r = log_residuals(run.oos)
     if len(r) < 3:
         return None
-    diag = run.diagnostics
-    result = {}
-    if diag is not None:
-        for t in diag[diag["sample"] == "out_of_sample"].itertuples():
-            result[t.test.split("_lag")[0]] = t
-    def tag(name: str) -> str:
-        t = result.get(name)
-        if t is None or t.verdict == "skipped":
-            return ""
-        return f" (p = {t.p_value:.2g})" if pd.notna(t.p_value) else f" ({t.statistic:.2f})"
+    title = _test_titles(run.diagnostics)
     with report_style() as plt:
         fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.0))
         per = r.groupby("period")["resid"].mean()
-        ax = axes[0][0]
-        ax.scatter(r["period"], r["resid"] * 100, s=6, alpha=0.35, color=GREY, linewidths=0, label="rows")
-        ax.plot(per.index, per * 100, color=colour(0), linewidth=1.3, marker="o", markersize=2.5, label="period mean")
-        ax.axhline(0, color=ACTUAL, linewidth=0.8)
-        ax.set_ylabel("log residual × 100 (≈ % error)")
-        ax.set_title("Residuals over time" + (f": Durbin–Watson{tag('durbin_watson')}" if tag("durbin_watson") else ""))
-        ax.legend(loc="best")
-        _dates(ax)
-        ax = axes[0][1]
-        x = r["resid"].to_numpy() * 100
-        ax.hist(x, bins=min(30, max(8, len(x) // 8)), density=True, color=colour(0), alpha=0.6)
-        grid = np.linspace(x.min(), x.max(), 200)
-        sd = x.std() or 1.0
-        ax.plot(grid, np.exp(-0.5 * ((grid - x.mean()) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), color=colour(3), linewidth=1.3, label="normal")
-        ax.set_xlabel("log residual × 100 (≈ % error)")
-        ax.set_ylabel("density")
-        ax.set_title("Distribution" + (f": Shapiro–Wilk{tag('shapiro_wilk')}" if tag("shapiro_wilk") else ""))
-        ax.legend(loc="best")
-        ax = axes[1][0]
-        pdiv, punit = money_scale(r["predicted"])
-        ax.scatter(r["predicted"] / pdiv, r["resid"] * 100, s=8, alpha=0.5, color=colour(0), linewidths=0)
-        ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis)
-        ax.axhline(0, color=ACTUAL, linewidth=0.8)
-        ax.set_xlabel(f"predicted GMV per row ({punit}, log scale)")
-        ax.set_ylabel("log residual × 100 (≈ % error)")
-        ax.set_title("Against the prediction" + (f": Breusch–Pagan{tag('breusch_pagan')}" if tag("breusch_pagan") else ""))
-        ax = axes[1][1]
-        s = per.to_numpy() - per.mean()
-        lags = int(min(10, max(1, len(s) - 2)))
-        denom = (s**2).sum() or 1.0
-        acf = [float((s[k:] * s[: len(s) - k]).sum() / denom) for k in range(1, lags + 1)]
-        ax.bar(range(1, lags + 1), acf, color=colour(0))
-        bound = 1.96 / np.sqrt(len(s))
-        ax.axhspan(-bound, bound, color=LIGHT, alpha=0.6, zorder=0, label="±1.96/√n")
-        ax.set_xlabel("lag (periods)")
-        ax.set_ylabel("autocorrelation")
-        ax.set_title("Autocorrelation of period means" + (f": Ljung–Box{tag('ljung_box')}" if tag("ljung_box") else ""))
-        ax.legend(loc="best")
+        _residuals_over_time(axes[0][0], r, per, title("Residuals over time", "Durbin–Watson", "durbin_watson"))
+        _residual_distribution(axes[0][1], r, title("Distribution", "Shapiro–Wilk", "shapiro_wilk"))
+        _residuals_vs_prediction(axes[1][0], r, title("Against the prediction", "Breusch–Pagan", "breusch_pagan"))
+        _period_autocorrelation(axes[1][1], per, title("Autocorrelation of period means", "Ljung–Box", "ljung_box"))
         fig.suptitle("Out-of-sample residual diagnostics (log actual − log predicted)", fontsize=11, fontweight="bold")
         fig.tight_layout()
         return _save(fig, out_dir, "residual_diagnostics")

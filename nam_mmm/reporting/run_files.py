@@ -12,23 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from nam_mmm.evaluation.health import HealthConfig, health_checks
 from nam_mmm.evaluation.metrics import metrics_table, naive_mean_forecast
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+from nam_mmm.run_folder import jsonable
 
 
 def _fold_training_rows(run_dir: Path) -> pd.DataFrame | None:
@@ -82,7 +70,7 @@ def write_analysis(run_dir: str | Path, result, intervals=None, health: HealthCo
             frame.to_csv(path, index=False)
             written.append(path)
         path = run_dir / "intervals.json"
-        path.write_text(json.dumps(_jsonable(intervals.info), indent=2) + "\n")
+        path.write_text(json.dumps(jsonable(intervals.info), indent=2) + "\n")
         written.append(path)
     path = run_dir / "metrics_by_unit.csv"
     unit_metrics(run_dir).to_csv(path, index=False)

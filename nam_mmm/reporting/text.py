@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.reporting.run_data import RunData
-from nam_mmm.reporting.style import money, pct
+from nam_mmm.reporting.style import money
 
 INTERVAL_WORDS = {
     "none": "no interval",
@@ -23,6 +23,11 @@ def interval_words(kind: str) -> str:
     if kind.startswith("block_bootstrap_"):
         return f"{kind.rsplit('_', 1)[-1]} % interval: refits on moving-block bootstrap resamples of the periods"
     return kind
+
+
+def elasticity_text(v: float) -> str:
+    """An elasticity with the digits it needs (media elasticities are often a few thousandths)."""
+    return f"{v:+.3f}" if abs(v) < 0.1 else f"{v:+.2f}"
 
 
 def pooled(run: RunData) -> dict:
@@ -173,7 +178,3 @@ def budget_sentence(run: RunData) -> str:
         return s + "."
     except (KeyError, TypeError, ValueError) as err:
         return f"budget_summary.json could not be read ({type(err).__name__}: {err})."
-
-
-def accuracy_pct(value: float | None) -> str:
-    return "n/a" if value is None else pct(value / 100.0)

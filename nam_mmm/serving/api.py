@@ -253,8 +253,8 @@ def _num(v) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------------- app
-def create_app(config: ServeConfig) -> FastAPI:
-    served = Served(config)
+def _request_models(served: Served, config: ServeConfig) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The bodies of ``/predict`` and ``/elasticity``, built from the served model's inputs."""
     Row = _row_model(served.model)
     PredictRequest = create_model(
         "PredictRequest",
@@ -264,14 +264,11 @@ def create_app(config: ServeConfig) -> FastAPI:
         interval=(Annotated[float, Field(gt=0, lt=1)] | None, Field(default=None, description=f"interval level (default {config.interval})")),
     )
     ElasticityRequest = create_model("ElasticityRequest", __config__=ConfigDict(extra="forbid"), rows=(Annotated[list[Row], Field(min_length=1)], ...))
+    return PredictRequest, ElasticityRequest
 
-    app = FastAPI(
-        title="nam-mmm model API",
-        version=served.model.metadata.get("package_version", ""),
-        description="GMV predictions, contributions and elasticities of a trained HR-NAM, its monitor and A/B test. See docs/api.md.",
-    )
-    app.state.served = served
-    app.add_middleware(BodyLimit, max_bytes=int(config.max_body_bytes))
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure answered as the one-line JSON error it is (422, 404, 413, or a 500 without a traceback)."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -297,90 +294,114 @@ def create_app(config: ServeConfig) -> FastAPI:
         log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
         return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next):
-        served.requests += 1
-        served.maybe_reload()
-        return await call_next(request)
+
+def _predict(served: Served, config: ServeConfig, body) -> dict:
+    """``POST /predict``: GMV, its interval and the contributions of each row, recorded by the monitor."""
+    artifact, arm = served.pick(body.request_id)
+    df = _frame(body.rows, artifact, config.max_rows)
+    level = float(body.interval or config.interval)
+    ex = artifact.predictor.explain(df)
+    pred = ex["prediction"]
+    gmv = pred["gmv"].to_numpy(dtype=float)
+    lower, upper = artifact.interval(gmv, level)
+    contrib = ex["contributions"].astype(float).round(8).to_dict("records")
+    media = ex["media_inr"].astype(float).to_dict("records")
+    base = ex["baseline"].to_numpy(dtype=float)
+    sd = pred["log_gmv_sd"].to_numpy(dtype=float)
+    flags = pred["out_of_range"].to_list()
+    brand = df["sku"].map(artifact.predictor.spec.sku_brand).to_list()
+    rows = [
+        {
+            "period": df["period"].iat[i], "sku": df["sku"].iat[i], "brand": brand[i],
+            "gmv": float(gmv[i]), "lower": _num(lower[i]), "upper": _num(upper[i]), "log_gmv_sd": float(sd[i]),
+            "baseline_log_gmv": float(base[i]), "contributions": contrib[i], "media_contributions_inr": media[i], "out_of_range": flags[i],
+        }
+        for i in range(len(df))
+    ]
+    alerts = served.monitor.record_predictions(df, gmv, artifact.version, arm, body.request_id)
+    return {
+        "model": artifact.version, "arm": arm,
+        "interval": {"level": level, "method": artifact.metadata.get("interval", {}).get("method")},
+        "rows": rows, "alerts": alerts,
+    }
+
+
+def _elasticity(served: Served, config: ServeConfig, body) -> dict:
+    """``POST /elasticity``: every feature's elasticity per row and their mean."""
+    artifact = served.model
+    df = _frame(body.rows, artifact, config.max_rows)
+    el = artifact.predictor.elasticities(df).astype(float)
+    return {
+        "model": artifact.version,
+        "rows": [{"period": df["period"].iat[i], "sku": df["sku"].iat[i], "elasticities": r} for i, r in enumerate(el.to_dict("records"))],
+        "mean": {k: float(v) for k, v in el.mean().items()},
+    }
+
+
+def _actuals(served: Served, body: ActualsRequest) -> dict:
+    """``POST /actuals``: observed GMV of SKUs the served model (or the challenger) knows, to the monitor."""
+    df = pd.DataFrame([r.model_dump() for r in body.rows])
+    df["period"] = [d.isoformat() for d in df["period"]]
+    unknown = ~df["sku"].isin(served.model.predictor.spec.sku_brand.keys())
+    if served.challenger is not None:
+        unknown &= ~df["sku"].isin(served.challenger.predictor.spec.sku_brand.keys())
+    if unknown.any():
+        raise ClientError(404, f"unknown SKU(s) {', '.join(sorted(set(df.loc[unknown, 'sku'])))}", "sku")
+    return served.monitor.record_actuals(df)
+
+
+def _health(served: Served) -> dict:
+    """``GET /health``: liveness and the model's health checks ("degraded" when one fails or a reload failed)."""
+    checks = served.model.health
+    ok = all(c.get("ok") is not False for c in checks) and served.reload_error is None
+    return {
+        "status": "ok" if ok else "degraded",
+        "model": served.model.version,
+        "challenger": served.challenger.version if served.challenger else None,
+        "checks": checks,
+        "reload_error": served.reload_error,
+        "active_alerts": len(served.monitor.active),
+        "uptime_s": round(time.time() - served.started, 3),
+        "requests": served.requests,
+        "pid": os.getpid(),
+    }
+
+
+def _model_info(served: Served, config: ServeConfig) -> dict:
+    """``GET /model``: ``model.json`` with the interval summarized and where and how the model is served."""
+    meta = {k: v for k, v in served.model.metadata.items() if k != "interval"}
+    residuals = served.model.metadata.get("interval", {}).get("residuals", [])
+    meta["interval"] = {"method": served.model.metadata.get("interval", {}).get("method"), "residuals": len(residuals), "default_level": config.interval}
+    meta["served_from"] = str(served.model.path)
+    meta["self_check"] = served.model.self_check
+    meta["challenger"] = None if served.challenger is None else {"version": served.challenger.version, "path": str(served.challenger.path)}
+    meta["limits"] = {"max_body_bytes": int(config.max_body_bytes), "max_rows": int(config.max_rows)}
+    return meta
+
+
+def _add_routes(app: FastAPI, served: Served, config: ServeConfig) -> None:
+    """The endpoints (docs/api.md). The handlers carry no docstring: FastAPI would put it in the OpenAPI schema."""
+    PredictRequest, ElasticityRequest = _request_models(served, config)
 
     @app.post("/predict", summary="GMV, per-feature contributions and an interval for rows of raw features")
     def predict(body: PredictRequest) -> dict:
-        artifact, arm = served.pick(body.request_id)
-        df = _frame(body.rows, artifact, config.max_rows)
-        level = float(body.interval or config.interval)
-        ex = artifact.predictor.explain(df)
-        pred = ex["prediction"]
-        gmv = pred["gmv"].to_numpy(dtype=float)
-        lower, upper = artifact.interval(gmv, level)
-        contrib = ex["contributions"].astype(float).round(8).to_dict("records")
-        media = ex["media_inr"].astype(float).to_dict("records")
-        base = ex["baseline"].to_numpy(dtype=float)
-        sd = pred["log_gmv_sd"].to_numpy(dtype=float)
-        flags = pred["out_of_range"].to_list()
-        brand = df["sku"].map(artifact.predictor.spec.sku_brand).to_list()
-        rows = [
-            {
-                "period": df["period"].iat[i], "sku": df["sku"].iat[i], "brand": brand[i],
-                "gmv": float(gmv[i]), "lower": _num(lower[i]), "upper": _num(upper[i]), "log_gmv_sd": float(sd[i]),
-                "baseline_log_gmv": float(base[i]), "contributions": contrib[i], "media_contributions_inr": media[i], "out_of_range": flags[i],
-            }
-            for i in range(len(df))
-        ]
-        alerts = served.monitor.record_predictions(df, gmv, artifact.version, arm, body.request_id)
-        return {
-            "model": artifact.version, "arm": arm,
-            "interval": {"level": level, "method": artifact.metadata.get("interval", {}).get("method")},
-            "rows": rows, "alerts": alerts,
-        }
+        return _predict(served, config, body)
 
     @app.post("/elasticity", summary="d log GMV / d log x of every feature, per row and on average")
     def elasticity(body: ElasticityRequest) -> dict:
-        artifact = served.model
-        df = _frame(body.rows, artifact, config.max_rows)
-        el = artifact.predictor.elasticities(df).astype(float)
-        return {
-            "model": artifact.version,
-            "rows": [{"period": df["period"].iat[i], "sku": df["sku"].iat[i], "elasticities": r} for i, r in enumerate(el.to_dict("records"))],
-            "mean": {k: float(v) for k, v in el.mean().items()},
-        }
+        return _elasticity(served, config, body)
 
     @app.post("/actuals", summary="observed GMV of served rows: online MAPE (and the A/B test's errors)")
     def actuals(body: ActualsRequest) -> dict:
-        df = pd.DataFrame([r.model_dump() for r in body.rows])
-        df["period"] = [d.isoformat() for d in df["period"]]
-        unknown = ~df["sku"].isin(served.model.predictor.spec.sku_brand.keys())
-        if served.challenger is not None:
-            unknown &= ~df["sku"].isin(served.challenger.predictor.spec.sku_brand.keys())
-        if unknown.any():
-            raise ClientError(404, f"unknown SKU(s) {', '.join(sorted(set(df.loc[unknown, 'sku'])))}", "sku")
-        return served.monitor.record_actuals(df)
+        return _actuals(served, body)
 
     @app.get("/health", summary="liveness, the model's health checks")
     def health() -> dict:
-        checks = served.model.health
-        ok = all(c.get("ok") is not False for c in checks) and served.reload_error is None
-        return {
-            "status": "ok" if ok else "degraded",
-            "model": served.model.version,
-            "challenger": served.challenger.version if served.challenger else None,
-            "checks": checks,
-            "reload_error": served.reload_error,
-            "active_alerts": len(served.monitor.active),
-            "uptime_s": round(time.time() - served.started, 3),
-            "requests": served.requests,
-            "pid": os.getpid(),
-        }
+        return _health(served)
 
     @app.get("/model", summary="the served model's metadata (model.json)")
     def model() -> dict:
-        meta = {k: v for k, v in served.model.metadata.items() if k != "interval"}
-        residuals = served.model.metadata.get("interval", {}).get("residuals", [])
-        meta["interval"] = {"method": served.model.metadata.get("interval", {}).get("method"), "residuals": len(residuals), "default_level": config.interval}
-        meta["served_from"] = str(served.model.path)
-        meta["self_check"] = served.model.self_check
-        meta["challenger"] = None if served.challenger is None else {"version": served.challenger.version, "path": str(served.challenger.path)}
-        meta["limits"] = {"max_body_bytes": int(config.max_body_bytes), "max_rows": int(config.max_rows)}
-        return meta
+        return _model_info(served, config)
 
     @app.get("/monitor", summary="drift tests, online MAPE and alerts")
     def monitor() -> dict:
@@ -393,6 +414,25 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ClientError(404, "no A/B test: start the server with challenger_dir=<second model>")
         return served.ab.report()
 
+
+def create_app(config: ServeConfig) -> FastAPI:
+    served = Served(config)
+    app = FastAPI(
+        title="nam-mmm model API",
+        version=served.model.metadata.get("package_version", ""),
+        description="GMV predictions, contributions and elasticities of a trained HR-NAM, its monitor and A/B test. See docs/api.md.",
+    )
+    app.state.served = served
+    app.add_middleware(BodyLimit, max_bytes=int(config.max_body_bytes))
+    _add_error_handlers(app)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        served.requests += 1
+        served.maybe_reload()
+        return await call_next(request)
+
+    _add_routes(app, served, config)
     return app
 
 

@@ -84,6 +84,43 @@ class Strategy:
         return [p.kind for p in self.phases]
 
 
+def _blocks(slots: list, blocks: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """(block unit name, its features) in the order of ``blocks``; features no block claims form ``block:other``."""
+    names = [s.name for s in slots]
+    roles = {s.name: s.role for s in slots}
+    out: list[tuple[str, list[str]]] = []
+    claimed: set[str] = set()
+    known = set(names) | set(roles.values()) | set(DEFAULT_BLOCKS_ROLES)
+    for block, members in blocks.items():
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ConfigError(f"strategy.blocks.{block}: {', '.join(unknown)} is neither a feature nor a role of this model")
+        feats = [n for n in names if n in members or roles[n] in members]
+        overlap = claimed.intersection(feats)
+        if overlap:
+            raise ConfigError(f"strategy.blocks: feature(s) {', '.join(sorted(overlap))} in more than one block")
+        claimed.update(feats)
+        if feats:
+            out.append((f"block:{block}", feats))
+    rest = [n for n in names if n not in claimed]
+    if rest:
+        out.append(("block:other", rest))
+    return out
+
+
+def _phases(name: str, max_epochs: int, split: list[float] | None) -> list[Phase]:
+    """One phase over every epoch, or hybrid's coordinate → block → joint over shares of ``max_epochs``."""
+    if name != "hybrid":
+        return [Phase(name, 0, max_epochs)]
+    shares = list(split or [0.2, 0.3, 0.5])
+    if len(shares) != 3 or any(s < 0 for s in shares) or abs(sum(shares) - 1) > 1e-6:
+        raise ConfigError(f"strategy.split must be three non-negative shares summing to 1, got {shares}")
+    b1 = int(round(shares[0] * max_epochs))
+    b2 = b1 + int(round(shares[1] * max_epochs))
+    phases = [Phase("coordinate", 0, b1), Phase("block", b1, b2), Phase("joint", b2, max(max_epochs, b2 + 1))]
+    return [p for p in phases if p.last_epoch > p.first_epoch or p.kind == "joint"]
+
+
 def build_strategy(
     name: str,
     slots: list,
@@ -107,41 +144,13 @@ def build_strategy(
     if inner_iterations < 1:
         raise ConfigError("strategy.inner_iterations must be >= 1")
     names = [s.name for s in slots]
-    roles = {s.name: s.role for s in slots}
-    block_def = blocks or DEFAULT_BLOCKS
     units: dict[str, list[str]] = {ALL_UNIT: names, BIAS_UNIT: []}
     coordinate_units = [f"feature:{n}" for n in names] + [BIAS_UNIT]
     for n in names:
         units[f"feature:{n}"] = [n]
     block_units = []
-    claimed: set[str] = set()
-    known = set(names) | set(roles.values()) | set(DEFAULT_BLOCKS_ROLES)
-    for block, members in block_def.items():
-        unknown = [m for m in members if m not in known]
-        if unknown:
-            raise ConfigError(f"strategy.blocks.{block}: {', '.join(unknown)} is neither a feature nor a role of this model")
-        feats = [n for n in names if n in members or roles[n] in members]
-        overlap = claimed.intersection(feats)
-        if overlap:
-            raise ConfigError(f"strategy.blocks: feature(s) {', '.join(sorted(overlap))} in more than one block")
-        claimed.update(feats)
-        if feats:
-            units[f"block:{block}"] = feats
-            block_units.append(f"block:{block}")
-    rest = [n for n in names if n not in claimed]
-    if rest:
-        units["block:other"] = rest
-        block_units.append("block:other")
+    for unit, feats in _blocks(slots, blocks or DEFAULT_BLOCKS):
+        units[unit] = feats
+        block_units.append(unit)
     block_units.append(BIAS_UNIT)
-
-    if name == "hybrid":
-        shares = list(split or [0.2, 0.3, 0.5])
-        if len(shares) != 3 or any(s < 0 for s in shares) or abs(sum(shares) - 1) > 1e-6:
-            raise ConfigError(f"strategy.split must be three non-negative shares summing to 1, got {shares}")
-        b1 = int(round(shares[0] * max_epochs))
-        b2 = b1 + int(round(shares[1] * max_epochs))
-        phases = [Phase("coordinate", 0, b1), Phase("block", b1, b2), Phase("joint", b2, max(max_epochs, b2 + 1))]
-        phases = [p for p in phases if p.last_epoch > p.first_epoch or p.kind == "joint"]
-    else:
-        phases = [Phase(name, 0, max_epochs)]
-    return Strategy(name, phases, units, inner_iterations, coordinate_units, block_units)
+    return Strategy(name, _phases(name, max_epochs, split), units, inner_iterations, coordinate_units, block_units)
