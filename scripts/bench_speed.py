@@ -46,7 +46,7 @@ def one_case(n_skus: int, threads: int, steps: int, warmup: int, media: str) -> 
     from nam_mmm.data.datamodule import PanelDataModule
     from nam_mmm.data.features import build_features
     from nam_mmm.data.folds import HoldoutSplitter
-    from nam_mmm.data.synthetic import load_synthetic
+    from nam_mmm.data.sources.synthetic import load_synthetic
     from nam_mmm.training.loss import CompositeLoss
     from nam_mmm.training.module import NAMModule
     from nam_mmm.training.runner import ModelSettings, model_config

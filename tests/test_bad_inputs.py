@@ -20,7 +20,7 @@ from helpers import assert_one_line, train_in_process
 from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
 from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, PERIOD, SKU, Panel
-from nam_mmm.data.panel_csv import load_panel_csv
+from nam_mmm.data.sources.panel_csv import load_panel_csv
 from nam_mmm.data.report import Finding, ValidationReport
 from nam_mmm.errors import ConfigError, DataError, NamMMMError
 
@@ -427,7 +427,7 @@ def test_bad_cleaning_values_are_config_errors() -> None:
 @pytest.fixture(scope="module")
 def dropped_run(tmp_path_factory) -> dict:
     """A tiny holdout run on a panel CSV with one SKU whose GMV is all zero, dropped by the cleaning setting."""
-    from nam_mmm.data.synthetic import load_synthetic
+    from nam_mmm.data.sources.synthetic import load_synthetic
 
     base = tmp_path_factory.mktemp("dropped")
     panel = load_synthetic(n_brands=2, skus_per_brand=2, n_periods=40, seed=3)

@@ -243,7 +243,7 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
     assert table.channels == ["atl", "online", "sem"]
     assert dm.splits["train"]["media"].shape[1:] == (3, cfg.data.features.max_lag + 1)
     from nam_mmm.data.cleaning import prepare_panel
-    from nam_mmm.data.dtmart import load_dtmart
+    from nam_mmm.data.sources.dtmart import load_dtmart
 
     raw = prepare_panel(load_dtmart(cfg.data.source.root)).spend_by_period()
     atl = raw[["spend_tv", "spend_sponsorship", "spend_content_marketing", "spend_radio"]].sum(axis=1)

@@ -35,7 +35,7 @@ from nam_mmm.data.panel import (
     Panel,
     spend_col,
 )
-from nam_mmm.data.parsing import (
+from nam_mmm.data.sources.parsing import (
     line_numbers,
     parse_dates_checked,
     read_csv_checked,

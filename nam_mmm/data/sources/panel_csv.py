@@ -47,7 +47,7 @@ from nam_mmm.data.panel import (
     Panel,
     spend_col,
 )
-from nam_mmm.data.parsing import (
+from nam_mmm.data.sources.parsing import (
     check_role_mapping,
     line_numbers,
     parse_dates_checked,
