@@ -87,7 +87,7 @@ def load_table(data_cfg: DictConfig):
     """Instantiate the data source, validate and clean it, and build the feature table."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
     from nam_mmm.data.features import FeatureConfig, build_features
 
     panel = instantiate(current_target(data_cfg.source), _convert_="all")
@@ -309,7 +309,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     import torch
     from hydra.core.hydra_config import HydraConfig
 
-    from nam_mmm.data.validation import check_min_periods
+    from nam_mmm.data.quality.validation import check_min_periods
     from nam_mmm.evaluation.run_result import summarize_run
     from nam_mmm.evaluation.walk_forward import AcceptanceCriteria
     from nam_mmm.models.ensemble import FoldEnsemble

@@ -42,7 +42,7 @@ def one_case(n_skus: int, threads: int, steps: int, warmup: int, media: str) -> 
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    from nam_mmm.data.cleaning import prepare_panel
+    from nam_mmm.data.quality.cleaning import prepare_panel
     from nam_mmm.data.datamodule import PanelDataModule
     from nam_mmm.data.features import build_features
     from nam_mmm.data.folds import HoldoutSplitter

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nam_mmm.data.adstock import geometric_adstock, geometric_weights, lag_stack
-from nam_mmm.data.cleaning import prepare_panel
+from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.data.datamodule import PanelDataModule
 from nam_mmm.data.features import FeatureConfig, build_features
 from nam_mmm.data.folds import WalkForwardSplitter

@@ -12,7 +12,7 @@ import pytest
 
 from nam_mmm.errors import ConfigError
 
-from nam_mmm.data.cleaning import prepare_panel
+from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.data.panel import GMV, PERIOD, PROMO_DAYS, SKU, spend_col
 from nam_mmm.data.sources.synthetic import SyntheticConfig, default_channels, generate, load_synthetic
 

@@ -263,7 +263,7 @@ def test_cleaning_never_sees_gmv_after_the_training_window(tiny_table) -> None:
     than half the calendar (like DT Mart's first fold): corrupting their GMV changes nothing the fold trains on."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
     from nam_mmm.data.features import FeatureConfig, build_features
 
     cfg, _ = tiny_table

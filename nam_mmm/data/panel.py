@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.report import ValidationReport
+from nam_mmm.data.quality.report import ValidationReport
 
 PERIOD = "period"  # first day of the period (datetime64)
 BRAND = "brand"  # coarse hierarchy level (brand / product family)

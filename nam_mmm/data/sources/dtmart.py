@@ -42,7 +42,7 @@ from nam_mmm.data.sources.parsing import (
     require_columns,
     to_numeric_checked,
 )
-from nam_mmm.data.report import Finding, ValidationReport
+from nam_mmm.data.quality.report import Finding, ValidationReport
 from nam_mmm.errors import DataError
 
 DEFAULT_ROOT = "../shared/data/dtmart"

@@ -55,7 +55,7 @@ from nam_mmm.data.sources.parsing import (
     require_columns,
     to_numeric_checked,
 )
-from nam_mmm.data.report import Finding
+from nam_mmm.data.quality.report import Finding
 from nam_mmm.errors import DataError
 
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")

@@ -20,7 +20,7 @@ from nam_mmm.data.panel import (
     UNITS,
     Panel,
 )
-from nam_mmm.data.report import Finding
+from nam_mmm.data.quality.report import Finding
 from nam_mmm.errors import DataError
 
 
