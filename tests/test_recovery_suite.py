@@ -15,7 +15,7 @@ import pytest
 
 from helpers import REPO_ROOT, train_in_process
 from nam_mmm.data.quality.cleaning import prepare_panel
-from nam_mmm.data.features import FeatureConfig, build_features
+from nam_mmm.data.features.table import FeatureConfig, build_features
 from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import GMV, PRICE, spend_col
 from nam_mmm.data.sources.synthetic import SyntheticConfig, load_synthetic

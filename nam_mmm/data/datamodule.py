@@ -22,11 +22,11 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from nam_mmm.data.adstock import lag_stack
-from nam_mmm.data.features import FeatureTable
+from nam_mmm.data.features.adstock import lag_stack
+from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds import Fold
 from nam_mmm.data.panel import BRAND, FIT_WEIGHT, GMV, PERIOD, SKU
-from nam_mmm.data.scaling import FittedScaler, fit_scaler
+from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
 
 
 class DictDataset(Dataset):

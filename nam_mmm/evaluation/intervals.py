@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import FeatureTable
+from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds import Fold
 
 ELASTICITY_KEYS = ["level", "unit", "feature"]

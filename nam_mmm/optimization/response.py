@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from nam_mmm.data.calendar import Event
-from nam_mmm.data.features import calendar_features, is_calendar_feature
+from nam_mmm.data.features.table import calendar_features, is_calendar_feature
 from nam_mmm.optimization.reference import Horizon, Reference
 from nam_mmm.serving.predictor import Predictor
 

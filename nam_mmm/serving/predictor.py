@@ -5,7 +5,7 @@ A request has one row per SKU-period in original units, the same columns the pan
 * ``period`` (a date on the model's calendar, e.g. ``2024-01-01``; later periods continue the calendar at its
   frequency), ``sku`` (a SKU the model was trained on; ``brand``, if given, must match);
 * every non-calendar model feature (``price``, ``cross_price``, ``discount``, ``promo_days``, ``nps``, controls …);
-  the calendar features (:data:`~nam_mmm.data.features.CALENDAR_FEATURES`) are derived from ``period``;
+  the calendar features (:data:`~nam_mmm.data.features.table.CALENDAR_FEATURES`) are derived from ``period``;
 * ``spend_<channel>`` for every media channel, in rupees (national media: one value per period).
 
 Carry-over needs the spend of earlier periods: it comes from the training history, except where the request
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.adstock import lag_stack
+from nam_mmm.data.features.adstock import lag_stack
 from nam_mmm.data.datamodule import PanelDataModule
 from nam_mmm.data.calendar import Event
-from nam_mmm.data.features import calendar_features, is_calendar_feature
+from nam_mmm.data.features.table import calendar_features, is_calendar_feature
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.features import FeatureTable
+from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.panel import GMV, PERIOD
 
 

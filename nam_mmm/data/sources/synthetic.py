@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.adstock import geometric_adstock, lag_stack
+from nam_mmm.data.features.adstock import geometric_adstock, lag_stack
 from nam_mmm.errors import ConfigError
 from nam_mmm.data.panel import (
     BRAND,

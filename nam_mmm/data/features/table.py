@@ -3,7 +3,7 @@
 Every feature is a column of :attr:`FeatureTable.frame` (one row per period × SKU). The subset the model
 uses is described by :class:`FeatureSpec` objects: role (which shape constraint applies), the transform
 from raw units (``log`` or ``identity``), and how it is centred and scaled. Scaling statistics are never
-computed here: they are fitted per fold on training periods only (:mod:`nam_mmm.data.scaling`).
+computed here: they are fitted per fold on training periods only (:mod:`nam_mmm.data.features.scaling`).
 Media enter the model as lag stacks of raw spend (rupees) so adstock can be fixed or learned; the
 ``adstock_<channel>`` columns here use the configured fixed decay, for inspection and diagnostics.
 """
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.adstock import geometric_adstock
+from nam_mmm.data.features.adstock import geometric_adstock
 from nam_mmm.data.calendar import Event, event_shares, fourier_terms, resolve_events
 from nam_mmm.data.panel import (
     BRAND,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nam_mmm.data.features import FeatureSpec
+from nam_mmm.data.features.table import FeatureSpec
 
 
 @dataclass
