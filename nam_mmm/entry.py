@@ -67,6 +67,8 @@ MOVED_TARGETS: dict[str, str] = {
     "nam_mmm.data.synthetic.load_synthetic": "nam_mmm.data.sources.synthetic.load_synthetic",
     "nam_mmm.data.dtmart.load_dtmart": "nam_mmm.data.sources.dtmart.load_dtmart",
     "nam_mmm.data.panel_csv.load_panel_csv": "nam_mmm.data.sources.panel_csv.load_panel_csv",
+    "nam_mmm.data.folds.WalkForwardSplitter": "nam_mmm.data.folds.splitters.WalkForwardSplitter",
+    "nam_mmm.data.folds.HoldoutSplitter": "nam_mmm.data.folds.splitters.HoldoutSplitter",
 }
 """Old ``_target_`` -> its current home: the ``config.yaml`` of a run folder saved before ``nam_mmm.data`` was split
 into subpackages names the old paths, and reports, planners and retraining rebuild its data and folds from it."""

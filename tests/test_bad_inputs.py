@@ -18,7 +18,7 @@ import pytest
 
 from helpers import assert_one_line, train_in_process
 from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
-from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
+from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, PERIOD, SKU, Panel
 from nam_mmm.data.sources.panel_csv import load_panel_csv
 from nam_mmm.data.quality.report import Finding, ValidationReport

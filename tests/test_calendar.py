@@ -51,7 +51,7 @@ def test_event_config_errors_are_one_line():
 
 
 def test_events_and_fourier_join_the_model_features_and_the_served_model_rebuilds_them(tmp_path):
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
     from nam_mmm.serving.predictor import Predictor
     from nam_mmm.training.loss import LossConfig
@@ -87,7 +87,7 @@ def test_input_clamp_keeps_predictions_flat_beyond_the_observed_range():
     """A far-out-of-range input (a trend 10 years ahead, a price 100x) predicts as at the clamp edge, not on a linear tail."""
     import torch
 
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
     from nam_mmm.models.nam import HierarchicalNAM
     from nam_mmm.training.runner import ModelSettings, model_config

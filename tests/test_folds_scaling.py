@@ -12,9 +12,9 @@ import torch
 
 from helpers import requires_dtmart
 from nam_mmm.data.quality.cleaning import prepare_panel
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.features.table import FeatureConfig, FeatureTable, build_features
-from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
+from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, PERIOD, PRICE, SKU
 from nam_mmm.data.features.scaling import FittedScaler
 from nam_mmm.errors import ConfigError

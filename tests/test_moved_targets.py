@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from nam_mmm.entry import MOVED_TARGETS, load_table, make_splitter
 
-SMALL = ["data.source.n_brands=2", "data.source.skus_per_brand=2", "data.source.n_periods=80", "validation=walk_forward"]
+SMALL = ["data.source.n_brands=2", "data.source.skus_per_brand=2", "data.source.n_periods=80"]
 
 
 def _locate(path: str):
@@ -26,8 +26,9 @@ def test_every_moved_target_has_one_current_home() -> None:
             _locate(old)
 
 
-def test_a_saved_config_with_old_targets_loads_the_same_data_and_folds(tmp_path, compose) -> None:
-    cfg = compose("inspect", SMALL)
+@pytest.mark.parametrize("validation", ["walk_forward", "holdout"])
+def test_a_saved_config_with_old_targets_loads_the_same_data_and_folds(tmp_path, compose, validation) -> None:
+    cfg = compose("inspect", [*SMALL, f"validation={validation}"])
     saved = OmegaConf.to_yaml(cfg, resolve=True)  # as a run folder writes config.yaml
     for old, new in MOVED_TARGETS.items():
         saved = saved.replace(f"_target_: {new}\n", f"_target_: {old}\n")
@@ -41,4 +42,5 @@ def test_a_saved_config_with_old_targets_loads_the_same_data_and_folds(tmp_path,
     pd.testing.assert_frame_equal(table.frame, ref.frame)
     ref_folds = make_splitter(cfg.validation).split(ref.panel.periods)
     assert [f.describe() for f in folds] == [f.describe() for f in ref_folds]
-    assert old.data.source._target_ in MOVED_TARGETS  # the loaded config itself is left as it was saved
+    # the data source and the splitter were named by their old paths, and the loaded config is left as it was saved
+    assert old.data.source._target_ in MOVED_TARGETS and old.validation.splitter._target_ in MOVED_TARGETS

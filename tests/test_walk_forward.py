@@ -23,8 +23,8 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import DTMART_DIR, REPO_ROOT, TINY_RUN, compose_train, requires_dtmart, train_in_process
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.folds import WalkForwardSplitter
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import WalkForwardSplitter
 from nam_mmm.data.panel import GMV, PERIOD, SKU
 from nam_mmm.entry import load_table, make_splitter
 from nam_mmm.evaluation.walk_forward import AcceptanceCriteria, acceptance, aggregate, ensemble_tables

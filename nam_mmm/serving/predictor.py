@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from nam_mmm.data.features.adstock import lag_stack
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.calendar import Event
 from nam_mmm.data.features.table import calendar_features, is_calendar_feature
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col

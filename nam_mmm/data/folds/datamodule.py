@@ -24,7 +24,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from nam_mmm.data.features.adstock import lag_stack
 from nam_mmm.data.features.table import FeatureTable
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.data.panel import BRAND, FIT_WEIGHT, GMV, PERIOD, SKU
 from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
 
