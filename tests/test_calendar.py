@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from helpers import TINY_RUN, assert_one_line, compose_train
-from nam_mmm.data.calendar import EVENTS, Event, event_shares, fourier_terms, resolve_events
+from nam_mmm.data.calendar.events import EVENTS, Event, event_shares, resolve_events
+from nam_mmm.data.calendar.features import fourier_terms
 from nam_mmm.errors import ConfigError
 
 

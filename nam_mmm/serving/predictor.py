@@ -5,7 +5,7 @@ A request has one row per SKU-period in original units, the same columns the pan
 * ``period`` (a date on the model's calendar, e.g. ``2024-01-01``; later periods continue the calendar at its
   frequency), ``sku`` (a SKU the model was trained on; ``brand``, if given, must match);
 * every non-calendar model feature (``price``, ``cross_price``, ``discount``, ``promo_days``, ``nps``, controls …);
-  the calendar features (:data:`~nam_mmm.data.features.table.CALENDAR_FEATURES`) are derived from ``period``;
+  the calendar features (:data:`~nam_mmm.data.calendar.features.CALENDAR_FEATURES`) are derived from ``period``;
 * ``spend_<channel>`` for every media channel, in rupees (national media: one value per period).
 
 Carry-over needs the spend of earlier periods: it comes from the training history, except where the request
@@ -34,8 +34,8 @@ import torch
 
 from nam_mmm.data.features.adstock import lag_stack
 from nam_mmm.data.folds.datamodule import PanelDataModule
-from nam_mmm.data.calendar import Event
-from nam_mmm.data.features.table import calendar_features, is_calendar_feature
+from nam_mmm.data.calendar.events import events_from_dicts, events_to_dicts
+from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble
@@ -111,7 +111,7 @@ class Predictor:
             max_lag=int(table.config.max_lag),
             festive_months=[int(m) for m in table.config.festive_months],
             fourier_order=int(table.config.fourier_order),
-            events={k: {"dates": list(e.dates), "days_before": e.days_before, "days_after": e.days_after} for k, e in table.config.resolved_events().items()},
+            events=events_to_dicts(table.config.resolved_events()),
             periods=[p.strftime("%Y-%m-%d") for p in panel.periods],
             freq=str(panel.freq),
             history=np.asarray(history, dtype=float),
@@ -257,7 +257,7 @@ class Predictor:
         flags = self.out_of_range(df, range_factor)
         if flags.ne("").any():
             log.warning("request rows %s: inputs outside the training range", ", ".join(str(i + 1) for i in np.flatnonzero(flags.ne(""))[:8]))
-        events = {k: Event(tuple(e["dates"]), int(e["days_before"]), int(e["days_after"])) for k, e in self.spec.events.items()}
+        events = events_from_dicts(self.spec.events)
         calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months, self.spec.fourier_order, events)
         x = np.zeros((len(df), len(self.spec.features)))
         for j, f in enumerate(self.spec.features):

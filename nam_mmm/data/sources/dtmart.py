@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nam_mmm.data.calendar.frequency import iso_dates, snap_to_period_start
 from nam_mmm.data.panel import (
     BRAND,
     DISCOUNT,
@@ -92,14 +93,6 @@ def _name_key(name: str) -> str:
     return re.sub(r"[\s._]+", "_", name.strip().lower())
 
 
-def _iso(periods: Sequence[pd.Timestamp] | pd.Index) -> list[str]:
-    return [pd.Timestamp(p).strftime("%Y-%m-%d") for p in periods]
-
-
-def _month_start(dates: pd.Series) -> pd.Series:
-    return dates.dt.to_period("M").dt.start_time.astype("datetime64[ns]")
-
-
 def _safe_ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     """``num / den`` with NaN where the denominator is zero or missing."""
     den = den.where(den != 0)
@@ -135,7 +128,7 @@ def _load_nps(path: Path, months: pd.DatetimeIndex) -> pd.Series:
     file = str(path)
     df = read_csv_checked(path)
     require_columns(df, ["Date", "NPS"], file)
-    month = _month_start(parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")))
+    month = snap_to_period_start(parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")), "MS")
     dup = month.duplicated(keep=False)
     if dup.any():
         raise DataError(
@@ -159,7 +152,7 @@ def _load_promo_days(path: Path, months: pd.DatetimeIndex) -> tuple[pd.Series, i
     require_columns(df, ["Date"], file)
     days = parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")).dt.normalize()
     unique_days = pd.Series(days.unique())
-    per_month = _month_start(unique_days).value_counts()
+    per_month = snap_to_period_start(unique_days, "MS").value_counts()
     outside = int(per_month[~per_month.index.isin(months)].sum())
     return per_month.reindex(months, fill_value=0).astype("float64"), outside
 
@@ -210,7 +203,7 @@ def _crosscheck_media(path: Path, rupees: pd.DataFrame, second_file: str) -> lis
                 "media_crosscheck",
                 f"months in {Path(second_file).name} missing here; not cross-checked",
                 file=file,
-                periods=_iso(only_second),
+                periods=iso_dates(only_second),
             )
         )
     agree = 0
@@ -246,7 +239,7 @@ def _crosscheck_media(path: Path, rupees: pd.DataFrame, second_file: str) -> lis
                     file=file,
                     column=media_col,
                     rows=sorted(lines[p] for p in off[off].index),
-                    periods=_iso(off[off].index),
+                    periods=iso_dates(off[off].index),
                 )
             )
     findings.append(
@@ -304,7 +297,7 @@ def load_dtmart(
     category_cols = [col for cat in categories for col in _category_columns(cat).values()]
     require_columns(raw, ["Date", *category_cols, TOTAL_COLUMN, *CHANNEL_COLUMNS], second)
 
-    month = _month_start(parse_dates_checked(raw["Date"], second, "Date", formats=("ISO8601", "%m/%d/%Y")))
+    month = snap_to_period_start(parse_dates_checked(raw["Date"], second, "Date", formats=("ISO8601", "%m/%d/%Y")), "MS")
     months = pd.DatetimeIndex(month.unique()).sort_values()
     num = {col: to_numeric_checked(raw[col], second, col) for col in [*category_cols, TOTAL_COLUMN, *CHANNEL_COLUMNS]}
     rows = pd.Series(line_numbers(raw.index), index=raw.index, dtype="int64")
@@ -325,7 +318,7 @@ def load_dtmart(
         if len(no_nps):
             report.add(
                 Finding(
-                    "warning", "nps", "no NPS for these months", file=str(nps_path), column="NPS", periods=_iso(no_nps)
+                    "warning", "nps", "no NPS for these months", file=str(nps_path), column="NPS", periods=iso_dates(no_nps)
                 )
             )
         if second_nps is not None:
@@ -339,7 +332,7 @@ def load_dtmart(
                         f"NPS differs from {SECONDFILE} column 'NPS' by more than {NPS_TOL}",
                         file=str(nps_path),
                         column="NPS",
-                        periods=_iso(sorted(month[off].unique())),
+                        periods=iso_dates(sorted(month[off].unique())),
                     )
                 )
             else:

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nam_mmm.data.calendar.frequency import days_per_period, periods_per_year
 from nam_mmm.data.features.adstock import geometric_adstock, lag_stack
 from nam_mmm.errors import ConfigError
 from nam_mmm.data.panel import (
@@ -238,18 +239,6 @@ class SyntheticConfig:
             raise ConfigError("synthetic panel needs at least 2 SKUs: the cross price is the price of the other SKUs")
 
 
-def _periods_per_year(freq: str) -> float:
-    if freq.upper().startswith("W"):
-        return 52.0
-    if freq.upper().startswith("M"):
-        return 12.0
-    raise ValueError(f"synthetic generator supports weekly (W-*) or monthly (MS) periods, got {freq!r}")
-
-
-def _days_per_period(freq: str) -> float:
-    return 7.0 if freq.upper().startswith("W") else 30.4
-
-
 def _flighting(rng: np.random.Generator, n: int, on_share: float, stay: float = 0.85) -> np.ndarray:
     """On/off bursts from a two-state Markov chain with the given long-run on-air share."""
     p_on_to_off = 1.0 - stay
@@ -379,8 +368,8 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     n_s = n_b * n_k
     n_c = len(cfg.channels)
     periods = pd.date_range(cfg.start, periods=n_t, freq=cfg.freq)
-    ppy = _periods_per_year(cfg.freq)
-    days = _days_per_period(cfg.freq)
+    days = days_per_period(cfg.freq)  # refuses a frequency other than weekly or monthly
+    ppy = float(periods_per_year(cfg.freq))
     years = np.arange(n_t) / ppy
     phase = 2 * np.pi * years
 
