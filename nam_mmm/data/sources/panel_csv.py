@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -183,42 +184,81 @@ def load_panel_csv(
         DataError: missing/empty file, a missing column, a column in two roles, a media pattern that
             matches the target, an unparseable or ambiguous date, a non-numeric cell, or an unknown /
             uninferable frequency or one that does not fit the dates.
+
+    The length of this function is its keyword list and their documentation (one keyword per config key of
+    ``data.source``); the work is in the steps it calls.
     """
     file = str(path)
-    levels = _as_list(hierarchy)
-    if len(levels) not in (1, 2):
-        raise DataError(
-            f"hierarchy must name 1 or 2 columns (coarse -> fine), got {len(levels)}: {', '.join(levels)}", file=file
-        )
-    control_cols = _as_list(controls)
     optional = {
-        "units": units,
-        "own_price": own_price,
-        "mrp": mrp,
-        "cross_price": cross_price,
-        "discount": discount,
-        "promo": promo,
-        "brand_health": brand_health,
-        "total_spend": total_spend,
+        "units": units, "own_price": own_price, "mrp": mrp, "cross_price": cross_price, "discount": discount,
+        "promo": promo, "brand_health": brand_health, "total_spend": total_spend,
     }
-    base_roles: dict[str, str | list[str] | None] = {"date": date, "hierarchy": levels, "target": target}
-    base_roles.update(optional)
-    base_roles["controls"] = control_cols
-    is_pattern = isinstance(media, str) and any(ch in media for ch in "*?[")
-    media_spec: str | list[str] = media if is_pattern else _as_list(media)  # type: ignore[assignment]
-    # Config-level check first (explicit lists), before the file is touched.
-    check_role_mapping({**base_roles, "media": [] if is_pattern else media_spec}, file)
-
+    roles = _Roles.checked(file, date, hierarchy, target, media, optional, controls)
     raw = read_csv_checked(path)
+    media_cols, skipped = _media_columns(raw, roles, file)
+    channels = _channel_names(media_cols, roles.controls, file)
+    period, period_freq = _periods(raw, roles, freq, date_format, file)
+    frame, sources = _canonical_frame(raw, roles, period, media_cols, channels, file)
+    panel = Panel(frame=frame, channels=channels, freq=period_freq, source=file, controls=roles.controls, column_sources=sources)
+    if skipped:
+        panel.report.add(
+            Finding(
+                "info",
+                "roles",
+                f"media pattern {roles.media!r} also matches {', '.join(skipped)}, which have another role: not media",
+                file=file,
+                rows=[1],
+            )
+        )
+    return panel
+
+
+@dataclass
+class _Roles:
+    """The columns the config gives each role; ``media`` is a glob pattern or a list of columns."""
+
+    date: str
+    levels: list[str]  # hierarchy, coarse -> fine
+    target: str
+    media: str | list[str]
+    optional: dict[str, str | None]  # role (a key of OPTIONAL_ROLES) -> column
+    controls: list[str]
+
+    @property
+    def base(self) -> dict[str, str | list[str] | None]:
+        """Every role but media -> its column(s)."""
+        return {"date": self.date, "hierarchy": self.levels, "target": self.target, **self.optional, "controls": self.controls}
+
+    @classmethod
+    def checked(cls, file: str, date: str, hierarchy, target: str, media, optional: dict, controls) -> _Roles:
+        """The roles of the config, checked before the file is touched (1 or 2 hierarchy levels, no column in two roles)."""
+        levels = _as_list(hierarchy)
+        if len(levels) not in (1, 2):
+            raise DataError(
+                f"hierarchy must name 1 or 2 columns (coarse -> fine), got {len(levels)}: {', '.join(levels)}", file=file
+            )
+        is_pattern = isinstance(media, str) and any(ch in media for ch in "*?[")
+        roles = cls(date, levels, target, media if is_pattern else _as_list(media), optional, _as_list(controls))
+        check_role_mapping({**roles.base, "media": [] if is_pattern else roles.media}, file)
+        return roles
+
+
+def _media_columns(raw: pd.DataFrame, roles: _Roles, file: str) -> tuple[list[str], list[str]]:
+    """The file's media columns and the columns a media pattern skipped (they have another role); every column a role
+    names must be in the file."""
     header = [str(c) for c in raw.columns]
-    claimed = {c for v in base_roles.values() for c in _as_list(v)}  # type: ignore[arg-type]
-    media_cols = select_media(header, media_spec, claimed=claimed, file=file, target=target)
-    skipped = pattern_skips(header, media_spec, claimed)
-    check_role_mapping({**base_roles, "media": media_cols}, file)
+    claimed = {c for v in roles.base.values() for c in _as_list(v)}  # type: ignore[arg-type]
+    media_cols = select_media(header, roles.media, claimed=claimed, file=file, target=roles.target)
+    skipped = pattern_skips(header, roles.media, claimed)
+    check_role_mapping({**roles.base, "media": media_cols}, file)
+    used_optional = [col for col in roles.optional.values() if col is not None]
+    require_columns(raw, [roles.date, *roles.levels, roles.target, *media_cols, *used_optional, *roles.controls], file)
+    return media_cols, skipped
 
-    used_optional = {role: col for role, col in optional.items() if col is not None}
-    require_columns(raw, [date, *levels, target, *media_cols, *used_optional.values(), *control_cols], file)
 
+def _channel_names(media_cols: list[str], controls: list[str], file: str) -> list[str]:
+    """The channel of each media column; two columns giving one channel, or a control named like a canonical
+    column, are refused."""
     channels = [channel_name(c) for c in media_cols]
     seen: dict[str, str] = {}
     for col, ch in zip(media_cols, channels, strict=True):
@@ -227,29 +267,37 @@ def load_panel_csv(
                 f"media columns '{seen[ch]}' and '{col}' give the same channel name '{ch}'", file=file, column=col
             )
         seen[ch] = col
-    for col in control_cols:
+    for col in controls:
         if col in _RESERVED or (col.startswith(SPEND_PREFIX) and channel_name(col) in seen):
             raise DataError(
                 f"control column name clashes with the canonical column '{col}'; rename it in the file",
                 file=file,
                 column=col,
             )
+    return channels
 
-    frame = pd.DataFrame(index=raw.index)
-    sources: dict[str, str] = {}
 
-    dates = parse_dates_checked(raw[date], file, date, formats=date_format)
-    first_date = dates.min()
+def _periods(raw: pd.DataFrame, roles: _Roles, freq: str | None, date_format: str | None, file: str) -> tuple[pd.Series, str]:
+    """Each row's period start and the period frequency (given and checked against the dates, or inferred)."""
+    dates = parse_dates_checked(raw[roles.date], file, roles.date, formats=date_format)
     if freq:
-        period_freq = normalize_freq(freq, first_date, file=file)
+        period_freq = normalize_freq(freq, dates.min(), file=file)
     else:
-        period_freq = infer_period_freq(dates, file=file, column=date)
-    frame[PERIOD] = snap_to_period_start(dates, period_freq)
-    sources[PERIOD] = f"{file}:{date}"
+        period_freq = infer_period_freq(dates, file=file, column=roles.date)
+    period = snap_to_period_start(dates, period_freq)
     if freq:
-        check_given_freq(dates, frame[PERIOD], raw[levels[-1]], freq, period_freq, file=file, column=date)
+        check_given_freq(dates, period, raw[roles.levels[-1]], freq, period_freq, file=file, column=roles.date)
+    return period, period_freq
 
-    for level, col in zip((BRAND, SKU), (levels[0], levels[-1]), strict=True):
+
+def _canonical_frame(
+    raw: pd.DataFrame, roles: _Roles, period: pd.Series, media_cols: list[str], channels: list[str], file: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The canonical columns (sorted by period, brand, SKU) and the ``file:column`` each came from."""
+    frame = pd.DataFrame(index=raw.index)
+    frame[PERIOD] = period
+    sources: dict[str, str] = {PERIOD: f"{file}:{roles.date}"}
+    for level, col in zip((BRAND, SKU), (roles.levels[0], roles.levels[-1]), strict=True):
         values = raw[col]
         missing = values.isna()
         if missing.any():
@@ -258,41 +306,13 @@ def load_panel_csv(
             )
         frame[level] = values.astype(str)
         sources[level] = f"{file}:{col}"
-
-    frame[GMV] = to_numeric_checked(raw[target], file, target)
-    sources[GMV] = f"{file}:{target}"
-    for role, canonical in OPTIONAL_ROLES.items():
-        col = optional[role]
-        if col is None:
-            continue
+    numeric = [(GMV, roles.target)]
+    numeric += [(canonical, roles.optional[role]) for role, canonical in OPTIONAL_ROLES.items() if roles.optional[role] is not None]
+    numeric += [(spend_col(ch), col) for col, ch in zip(media_cols, channels, strict=True)]
+    numeric += [(col, col) for col in roles.controls]
+    for canonical, col in numeric:
         frame[canonical] = to_numeric_checked(raw[col], file, col)
         sources[canonical] = f"{file}:{col}"
-    for col, ch in zip(media_cols, channels, strict=True):
-        frame[spend_col(ch)] = to_numeric_checked(raw[col], file, col)
-        sources[spend_col(ch)] = f"{file}:{col}"
-    for col in control_cols:
-        frame[col] = to_numeric_checked(raw[col], file, col)
-        sources[col] = f"{file}:{col}"
-
     frame[ROW] = np.asarray(line_numbers(raw.index), dtype=np.int64)
     frame[FIT_WEIGHT] = 1.0
-    frame = frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True)
-    panel = Panel(
-        frame=frame,
-        channels=channels,
-        freq=period_freq,
-        source=file,
-        controls=control_cols,
-        column_sources=sources,
-    )
-    if skipped:
-        panel.report.add(
-            Finding(
-                "info",
-                "roles",
-                f"media pattern {media_spec!r} also matches {', '.join(skipped)}, which have another role: not media",
-                file=file,
-                rows=[1],
-            )
-        )
-    return panel
+    return frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True), sources
