@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.calendar.frequency import iso_dates
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, NPS, PERIOD, PRICE, DISCOUNT, PROMO_DAYS, SKU, Panel
 from nam_mmm.data.quality.report import Finding
 from nam_mmm.data.quality.validation import WARNING_CHECKS, check_units_without_target, detect_outage, units_without_target, validate
@@ -166,7 +165,7 @@ def flag_outliers(panel: Panel, cfg: CleaningConfig) -> list[Finding]:
                     file=file,
                     column=col,
                     rows=panel.rows_of(flag),
-                    periods=iso_dates(sorted(df.loc[flag, PERIOD].unique())),
+                    periods=panel.periods_of(flag),
                 )
             )
     return out

@@ -85,7 +85,7 @@ def check_duplicates(panel: Panel) -> list[Finding]:
             file=panel.source,
             column=panel.origin(SKU)[1],
             rows=panel.rows_of(dup),
-            periods=iso_dates(sorted(df.loc[dup, PERIOD].unique())),
+            periods=panel.periods_of(dup),
         )
     ]
 
@@ -232,7 +232,7 @@ def _bound(panel: Panel, column: str, bad: pd.Series, rule: str, severity: str =
             file=file,
             column=col,
             rows=panel.rows_of(bad),
-            periods=iso_dates(sorted(panel.frame.loc[bad, PERIOD].unique())),
+            periods=panel.periods_of(bad),
         )
     ]
 
@@ -296,7 +296,7 @@ def check_range(panel: Panel, k: float = 5.0, min_ratio: float = 10.0) -> list[F
                 file=file,
                 column=src,
                 rows=panel.rows_of(bad),
-                periods=iso_dates(sorted(df.loc[bad, PERIOD].unique())),
+                periods=panel.periods_of(bad),
             )
         )
 
@@ -387,7 +387,7 @@ def check_spend_consistency(panel: Panel, rel_tol: float = 0.02) -> list[Finding
             file=file,
             column=col,
             rows=panel.rows_of(bad),
-            periods=iso_dates(sorted(df.loc[bad, PERIOD].unique())),
+            periods=panel.periods_of(bad),
         )
     ]
 
