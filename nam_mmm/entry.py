@@ -89,8 +89,8 @@ def load_table(data_cfg: DictConfig):
     """Instantiate the data source, validate and clean it, and build the feature table."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
     from nam_mmm.data.features.table import FeatureConfig, build_features
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 
     panel = instantiate(current_target(data_cfg.source), _convert_="all")
     cleaning = CleaningConfig(**OmegaConf.to_container(data_cfg.cleaning, resolve=True))

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from helpers import assert_one_line, train_in_process
-from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, PERIOD, SKU, Panel
-from nam_mmm.data.sources.panel_csv import load_panel_csv
+from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 from nam_mmm.data.quality.report import Finding, ValidationReport
+from nam_mmm.data.sources.panel_csv import load_panel_csv
 from nam_mmm.errors import ConfigError, DataError, NamMMMError
 
 HEADER = "date,brand,sku,gmv,price,spend_tv,spend_search"

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from helpers import requires_dtmart
-from nam_mmm.data.quality.cleaning import prepare_panel
-from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.features.scaling import FittedScaler
 from nam_mmm.data.features.table import FeatureConfig, FeatureTable, build_features
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, PERIOD, PRICE, SKU
-from nam_mmm.data.features.scaling import FittedScaler
+from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.errors import ConfigError
 
 MONTHS = pd.date_range("2024-01-01", periods=12, freq="MS")

@@ -12,8 +12,8 @@ import pytest
 
 from nam_mmm.errors import ConfigError
 
-from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.data.panel import GMV, PERIOD, PROMO_DAYS, SKU, spend_col
+from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.data.sources.synthetic import SyntheticConfig, default_channels, generate, load_synthetic
 
 SMALL = dict(n_brands=2, skus_per_brand=2, n_periods=40, seed=3)

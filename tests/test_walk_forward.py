@@ -263,8 +263,8 @@ def test_cleaning_never_sees_gmv_after_the_training_window(tiny_table) -> None:
     than half the calendar (like DT Mart's first fold): corrupting their GMV changes nothing the fold trains on."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
     from nam_mmm.data.features.table import FeatureConfig, build_features
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 
     cfg, _ = tiny_table
     fold = WalkForwardSplitter(initial_train=18, test_size=6, step=6, val_size=4).split(PERIODS)[0]

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.folds.datamodule import PanelArrays, panel_arrays
 from nam_mmm.data.features.design import LinearDesign, linear_design
+from nam_mmm.data.features.scaling import fit_scaler
 from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelArrays, panel_arrays
 from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.data.panel import BRAND, PERIOD, SKU
-from nam_mmm.data.features.scaling import fit_scaler
 from nam_mmm.models.linear import ridge_predict, ridge_solve, select_alpha, with_levels
 
 @dataclass

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import Fold
 
 ELASTICITY_KEYS = ["level", "unit", "feature"]

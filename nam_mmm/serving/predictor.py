@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.calendar.events import events_from_dicts, events_to_dicts
 from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
 from nam_mmm.data.features.model_inputs import media_lag_stacks, sku_brand_index, sku_spend_series
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import lightning as L
 
-from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.report import evaluate_fold
 from nam_mmm.evaluation.run_result import FoldResult

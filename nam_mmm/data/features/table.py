@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.features.adstock import geometric_adstock
 from nam_mmm.data.calendar.events import Event, resolve_events
 from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
+from nam_mmm.data.features.adstock import geometric_adstock
 from nam_mmm.data.panel import (
     BRAND,
     CROSS_PRICE,

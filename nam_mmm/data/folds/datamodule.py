@@ -23,10 +23,10 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from nam_mmm.data.features.model_inputs import media_lag_stacks, sku_brand_index, sku_spend_series
+from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
 from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.data.panel import BRAND, FIT_WEIGHT, GMV, PERIOD, SKU
-from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
 
 
 class DictDataset(Dataset):
