@@ -63,14 +63,36 @@ def _multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+MOVED_TARGETS: dict[str, str] = {
+    "nam_mmm.data.synthetic.load_synthetic": "nam_mmm.data.sources.synthetic.load_synthetic",
+    "nam_mmm.data.dtmart.load_dtmart": "nam_mmm.data.sources.dtmart.load_dtmart",
+    "nam_mmm.data.panel_csv.load_panel_csv": "nam_mmm.data.sources.panel_csv.load_panel_csv",
+    "nam_mmm.data.folds.WalkForwardSplitter": "nam_mmm.data.folds.splitters.WalkForwardSplitter",
+    "nam_mmm.data.folds.HoldoutSplitter": "nam_mmm.data.folds.splitters.HoldoutSplitter",
+}
+"""Old ``_target_`` -> its current home: the ``config.yaml`` of a run folder saved before ``nam_mmm.data`` was split
+into subpackages names the old paths, and reports, planners and retraining rebuild its data and folds from it."""
+
+
+def current_target(node: DictConfig) -> DictConfig:
+    """An instantiable config node whose ``_target_`` is an old path of :data:`MOVED_TARGETS`: a copy naming the
+    current path (interpolations still resolve against the node's root); any other node as it is."""
+    target = node.get("_target_")
+    if target not in MOVED_TARGETS:
+        return node
+    node = node.copy()
+    node._target_ = MOVED_TARGETS[target]
+    return node
+
+
 def load_table(data_cfg: DictConfig):
     """Instantiate the data source, validate and clean it, and build the feature table."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
-    from nam_mmm.data.features import FeatureConfig, build_features
+    from nam_mmm.data.features.table import FeatureConfig, build_features
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 
-    panel = instantiate(data_cfg.source, _convert_="all")
+    panel = instantiate(current_target(data_cfg.source), _convert_="all")
     cleaning = CleaningConfig(**OmegaConf.to_container(data_cfg.cleaning, resolve=True))
     prepare_panel(panel, cleaning)  # validate and clean the channels as the file has them
     if data_cfg.get("channel_groups"):
@@ -82,7 +104,7 @@ def load_table(data_cfg: DictConfig):
 def make_splitter(validation_cfg: DictConfig):
     from hydra.utils import instantiate
 
-    return instantiate(validation_cfg.splitter)
+    return instantiate(current_target(validation_cfg.splitter))
 
 
 def quiet_lightning() -> None:
@@ -289,7 +311,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     import torch
     from hydra.core.hydra_config import HydraConfig
 
-    from nam_mmm.data.validation import check_min_periods
+    from nam_mmm.data.quality.validation import check_min_periods
     from nam_mmm.evaluation.run_result import summarize_run
     from nam_mmm.evaluation.walk_forward import AcceptanceCriteria
     from nam_mmm.models.ensemble import FoldEnsemble

@@ -42,11 +42,11 @@ def one_case(n_skus: int, threads: int, steps: int, warmup: int, media: str) -> 
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    from nam_mmm.data.cleaning import prepare_panel
-    from nam_mmm.data.datamodule import PanelDataModule
-    from nam_mmm.data.features import build_features
-    from nam_mmm.data.folds import HoldoutSplitter
-    from nam_mmm.data.synthetic import load_synthetic
+    from nam_mmm.data.features.table import build_features
+    from nam_mmm.data.folds.datamodule import PanelDataModule
+    from nam_mmm.data.folds.splitters import HoldoutSplitter
+    from nam_mmm.data.quality.cleaning import prepare_panel
+    from nam_mmm.data.sources.synthetic import load_synthetic
     from nam_mmm.training.loss import CompositeLoss
     from nam_mmm.training.module import NAMModule
     from nam_mmm.training.runner import ModelSettings, model_config

@@ -21,7 +21,7 @@ from nam_mmm.entry import load_table, make_splitter, one_line_errors
 
 @one_line_errors
 def inspect(cfg: DictConfig) -> str:
-    from nam_mmm.data.diagnostics import decompose_total, high_correlation_pairs, vif_table
+    from nam_mmm.data.quality.diagnostics import decompose_total, high_correlation_pairs, vif_table
 
     table = load_table(cfg.data)
     panel = table.panel

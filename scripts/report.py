@@ -43,7 +43,7 @@ def typed_config(cfg: DictConfig) -> DictConfig:
 def rebuild_result(run_dir: Path):
     """``(cfg, table, result)`` of a finished run folder: the run's :class:`RunResult` rebuilt from its config,
     data and checkpoints (the evaluation is deterministic, so the tables equal the ones the run wrote)."""
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter, quiet_lightning
     from nam_mmm.evaluation.report import evaluate_fold
     from nam_mmm.evaluation.run_result import FoldResult, summarize_run

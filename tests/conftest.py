@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from helpers import DTMART_DIR, REPO_ROOT, requires_dtmart  # noqa: F401  (re-exported for tests)
 from nam_mmm.data.panel import Panel
-from nam_mmm.data.synthetic import load_synthetic
+from nam_mmm.data.sources.synthetic import load_synthetic
 
 SMALL = dict(n_brands=2, skus_per_brand=2, n_periods=40, seed=3)
 

@@ -78,7 +78,7 @@ def load_run(out_dir):
     """``(cfg, datamodule, module)`` of a finished single-fold run folder: its config.yaml and model.ckpt."""
     from omegaconf import OmegaConf
 
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
     from nam_mmm.training.module import NAMModule
 

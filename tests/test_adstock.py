@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nam_mmm.data.adstock import geometric_adstock, geometric_weights, lag_stack
-from nam_mmm.data.cleaning import prepare_panel
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import FeatureConfig, build_features
-from nam_mmm.data.folds import WalkForwardSplitter
+from nam_mmm.data.features.adstock import geometric_adstock, geometric_weights, lag_stack
+from nam_mmm.data.features.table import FeatureConfig, build_features
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import WalkForwardSplitter
 from nam_mmm.data.panel import PERIOD, SKU, spend_col
+from nam_mmm.data.quality.cleaning import prepare_panel
 
 # ---------------------------------------------------------------- golden numbers ------------------------
 

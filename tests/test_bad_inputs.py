@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from helpers import assert_one_line, train_in_process
-from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
-from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
+from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, PERIOD, SKU, Panel
-from nam_mmm.data.panel_csv import load_panel_csv
-from nam_mmm.data.report import Finding, ValidationReport
+from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
+from nam_mmm.data.quality.report import Finding, ValidationReport
+from nam_mmm.data.sources.panel_csv import load_panel_csv
 from nam_mmm.errors import ConfigError, DataError, NamMMMError
 
 HEADER = "date,brand,sku,gmv,price,spend_tv,spend_search"
@@ -264,7 +264,7 @@ def test_6_non_utf8_file_names_the_line(tmp_path: Path) -> None:
 
 
 def test_7_five_weekly_periods_are_too_few_for_holdout(tmp_path: Path) -> None:
-    from nam_mmm.data.validation import check_min_periods
+    from nam_mmm.data.quality.validation import check_min_periods
 
     panel = _prepare(_write(tmp_path, _rows(n=5, freq="W-MON")))
     folds = HoldoutSplitter(test_size=1, val_size=1).split(panel.periods)  # fits on 3 periods
@@ -274,7 +274,7 @@ def test_7_five_weekly_periods_are_too_few_for_holdout(tmp_path: Path) -> None:
 
 
 def test_7_minimum_per_mode() -> None:
-    from nam_mmm.data.validation import check_min_periods
+    from nam_mmm.data.quality.validation import check_min_periods
 
     periods = pd.date_range("2024-01-01", periods=10, freq="MS")
     holdout = HoldoutSplitter(test_size=3, val_size=3).split(periods)  # 4 training periods
@@ -427,7 +427,7 @@ def test_bad_cleaning_values_are_config_errors() -> None:
 @pytest.fixture(scope="module")
 def dropped_run(tmp_path_factory) -> dict:
     """A tiny holdout run on a panel CSV with one SKU whose GMV is all zero, dropped by the cleaning setting."""
-    from nam_mmm.data.synthetic import load_synthetic
+    from nam_mmm.data.sources.synthetic import load_synthetic
 
     base = tmp_path_factory.mktemp("dropped")
     panel = load_synthetic(n_brands=2, skus_per_brand=2, n_periods=40, seed=3)

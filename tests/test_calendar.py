@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from helpers import TINY_RUN, assert_one_line, compose_train
-from nam_mmm.data.calendar import EVENTS, Event, event_shares, fourier_terms, resolve_events
+from nam_mmm.data.calendar.events import EVENTS, Event, event_shares, resolve_events
+from nam_mmm.data.calendar.features import fourier_terms
 from nam_mmm.errors import ConfigError
 
 
@@ -51,7 +52,7 @@ def test_event_config_errors_are_one_line():
 
 
 def test_events_and_fourier_join_the_model_features_and_the_served_model_rebuilds_them(tmp_path):
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
     from nam_mmm.serving.predictor import Predictor
     from nam_mmm.training.loss import LossConfig
@@ -87,7 +88,7 @@ def test_input_clamp_keeps_predictions_flat_beyond_the_observed_range():
     """A far-out-of-range input (a trend 10 years ahead, a price 100x) predicts as at the clamp edge, not on a linear tail."""
     import torch
 
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
     from nam_mmm.models.nam import HierarchicalNAM
     from nam_mmm.training.runner import ModelSettings, model_config

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nam_mmm.data.cleaning import prepare_panel
-from nam_mmm.data.diagnostics import decompose_total, high_correlation_pairs, vif_table
-from nam_mmm.data.features import ROLES, FeatureConfig, build_features
+from nam_mmm.data.features.table import ROLES, FeatureConfig, build_features
 from nam_mmm.data.panel import BRAND, CROSS_PRICE, NPS, PERIOD, PRICE, ROW, SKU, Panel, spend_col
+from nam_mmm.data.quality.cleaning import prepare_panel
+from nam_mmm.data.quality.diagnostics import decompose_total, high_correlation_pairs, vif_table
 from nam_mmm.errors import ConfigError, DataError
 
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from helpers import requires_dtmart
-from nam_mmm.data.cleaning import prepare_panel
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import FeatureConfig, FeatureTable, build_features
-from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
+from nam_mmm.data.features.scaling import FittedScaler
+from nam_mmm.data.features.table import FeatureConfig, FeatureTable, build_features
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, PERIOD, PRICE, SKU
-from nam_mmm.data.scaling import FittedScaler
+from nam_mmm.data.quality.cleaning import prepare_panel
 from nam_mmm.errors import ConfigError
 
 MONTHS = pd.date_range("2024-01-01", periods=12, freq="MS")
@@ -242,8 +242,8 @@ def test_dtmart_walk_forward_plan_and_report(compose) -> None:
     # the 9 reported channels are validated as they are, then summed into the configured groups
     assert table.channels == ["atl", "online", "sem"]
     assert dm.splits["train"]["media"].shape[1:] == (3, cfg.data.features.max_lag + 1)
-    from nam_mmm.data.cleaning import prepare_panel
-    from nam_mmm.data.dtmart import load_dtmart
+    from nam_mmm.data.quality.cleaning import prepare_panel
+    from nam_mmm.data.sources.dtmart import load_dtmart
 
     raw = prepare_panel(load_dtmart(cfg.data.source.root)).spend_by_period()
     atl = raw[["spend_tv", "spend_sponsorship", "spend_content_marketing", "spend_radio"]].sum(axis=1)

@@ -57,7 +57,7 @@ def test_basic_and_bias_aware_intervals():
 
 
 def test_a_resample_weights_training_rows_by_period_counts():
-    from nam_mmm.data.datamodule import PanelDataModule
+    from nam_mmm.data.folds.datamodule import PanelDataModule
     from nam_mmm.entry import load_table, make_splitter
 
     cfg = compose_train(TINY_RUN)

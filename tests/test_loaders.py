@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nam_mmm.data.dtmart import load_dtmart
+from nam_mmm.data.calendar.frequency import infer_period_freq
 from nam_mmm.data.panel import BRAND, FIT_WEIGHT, GMV, PERIOD, PRICE, ROW, SKU, spend_col
-from nam_mmm.data.panel_csv import infer_period_freq, load_panel_csv
-from nam_mmm.data.parsing import (
+from nam_mmm.data.sources.dtmart import load_dtmart
+from nam_mmm.data.sources.panel_csv import load_panel_csv
+from nam_mmm.data.sources.parsing import (
     check_role_mapping,
     parse_dates_checked,
     read_csv_checked,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import assert_one_line
-from nam_mmm.data.synthetic import ChannelTruth, SyntheticConfig, generate, load_synthetic, media_response
+from nam_mmm.data.sources.synthetic import ChannelTruth, SyntheticConfig, generate, load_synthetic, media_response
 from nam_mmm.errors import ConfigError
 from nam_mmm.optimization.constraints import build_constraints, check_feasible
 from nam_mmm.optimization.decisions import build_decisions

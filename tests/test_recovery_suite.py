@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from helpers import REPO_ROOT, train_in_process
-from nam_mmm.data.cleaning import prepare_panel
-from nam_mmm.data.features import FeatureConfig, build_features
-from nam_mmm.data.folds import HoldoutSplitter, WalkForwardSplitter
+from nam_mmm.data.features.table import FeatureConfig, build_features
+from nam_mmm.data.folds.splitters import HoldoutSplitter, WalkForwardSplitter
 from nam_mmm.data.panel import GMV, PRICE, spend_col
-from nam_mmm.data.synthetic import SyntheticConfig, load_synthetic
+from nam_mmm.data.quality.cleaning import prepare_panel
+from nam_mmm.data.sources.synthetic import SyntheticConfig, load_synthetic
 from nam_mmm.evaluation.baseline_attribution import baseline_attribution, fit_fold
 from nam_mmm.evaluation.baselines import run_baselines
 from nam_mmm.evaluation.recovery import attribution_recovery, elasticity_recovery, noise_floor_gap

@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import TINY_RUN, compose_train, train_in_process
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.entry import load_table, make_splitter
 from nam_mmm.errors import ConfigError
 from nam_mmm.models.nam import FeatureSlot

@@ -12,9 +12,9 @@ import pytest
 
 from nam_mmm.errors import ConfigError
 
-from nam_mmm.data.cleaning import prepare_panel
 from nam_mmm.data.panel import GMV, PERIOD, PROMO_DAYS, SKU, spend_col
-from nam_mmm.data.synthetic import SyntheticConfig, default_channels, generate, load_synthetic
+from nam_mmm.data.quality.cleaning import prepare_panel
+from nam_mmm.data.sources.synthetic import SyntheticConfig, default_channels, generate, load_synthetic
 
 SMALL = dict(n_brands=2, skus_per_brand=2, n_periods=40, seed=3)
 
@@ -215,7 +215,7 @@ def _ch(name, pattern="flighted", **kw):
 
 
 def test_festival_effects_land_on_the_festival_dates() -> None:
-    from nam_mmm.data.synthetic import FESTIVALS, festival_overlap
+    from nam_mmm.data.sources.synthetic import FESTIVALS, festival_overlap
 
     sp = generate(SyntheticConfig(n_brands=2, skus_per_brand=2, n_periods=104, start="2023-01-02", seasonality="festival", seed=5))
     rows = sp.truth_rows
@@ -243,7 +243,7 @@ def test_festival_effects_land_on_the_festival_dates() -> None:
 
 
 def test_delayed_adstock_peaks_at_theta() -> None:
-    from nam_mmm.data.synthetic import ChannelTruth, channel_adstock, delayed_weights
+    from nam_mmm.data.sources.synthetic import ChannelTruth, channel_adstock, delayed_weights
 
     w = delayed_weights(0.5, 3.0, 8)
     assert int(np.argmax(w)) == 3 and w.sum() == pytest.approx(1.0)
@@ -261,7 +261,7 @@ def test_delayed_adstock_peaks_at_theta() -> None:
 
 
 def test_exponential_saturation_is_concave_and_beta_at_mean() -> None:
-    from nam_mmm.data.synthetic import ChannelTruth, media_response
+    from nam_mmm.data.sources.synthetic import ChannelTruth, media_response
 
     ch = ChannelTruth("x", 1.0, 0.3, 0.05, half_saturation=0.7)
     x = np.linspace(0, 5, 201)

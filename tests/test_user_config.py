@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nam_mmm.data.panel import PERIOD
-from nam_mmm.data.synthetic import load_synthetic
+from nam_mmm.data.sources.synthetic import load_synthetic
 from nam_mmm.entry import load_table, make_splitter
 
 USER_YAML = """

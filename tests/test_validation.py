@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from helpers import assert_one_line
-from nam_mmm.data.cleaning import OUTAGE_COLUMN, prepare_panel
-from nam_mmm.data.features import FeatureConfig, build_features
+from nam_mmm.data.features.table import FeatureConfig, build_features
 from nam_mmm.data.panel import FIT_WEIGHT, PERIOD, ROW, Panel, spend_col
-from nam_mmm.data.panel_csv import load_panel_csv
+from nam_mmm.data.quality.cleaning import OUTAGE_COLUMN, prepare_panel
+from nam_mmm.data.sources.panel_csv import load_panel_csv
 from nam_mmm.errors import DataError
 
 HEADER = "date,brand,sku,sales,price,disc,tv_spend,search_spend"

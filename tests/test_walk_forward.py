@@ -23,8 +23,8 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import DTMART_DIR, REPO_ROOT, TINY_RUN, compose_train, requires_dtmart, train_in_process
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.folds import WalkForwardSplitter
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import WalkForwardSplitter
 from nam_mmm.data.panel import GMV, PERIOD, SKU
 from nam_mmm.entry import load_table, make_splitter
 from nam_mmm.evaluation.walk_forward import AcceptanceCriteria, acceptance, aggregate, ensemble_tables
@@ -263,8 +263,8 @@ def test_cleaning_never_sees_gmv_after_the_training_window(tiny_table) -> None:
     than half the calendar (like DT Mart's first fold): corrupting their GMV changes nothing the fold trains on."""
     from hydra.utils import instantiate
 
-    from nam_mmm.data.cleaning import CleaningConfig, prepare_panel
-    from nam_mmm.data.features import FeatureConfig, build_features
+    from nam_mmm.data.features.table import FeatureConfig, build_features
+    from nam_mmm.data.quality.cleaning import CleaningConfig, prepare_panel
 
     cfg, _ = tiny_table
     fold = WalkForwardSplitter(initial_train=18, test_size=6, step=6, val_size=4).split(PERIODS)[0]

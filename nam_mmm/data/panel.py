@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.report import ValidationReport
+from nam_mmm.data.calendar.frequency import iso_dates
+from nam_mmm.data.quality.report import ValidationReport
 
 PERIOD = "period"  # first day of the period (datetime64)
 BRAND = "brand"  # coarse hierarchy level (brand / product family)
@@ -117,6 +118,10 @@ class Panel:
     def rows_of(self, mask: pd.Series | np.ndarray) -> list[int]:
         """Source-file line numbers of the rows selected by ``mask``."""
         return sorted({int(r) for r in self.frame.loc[mask, ROW]})
+
+    def periods_of(self, mask: pd.Series | np.ndarray) -> list[str]:
+        """ISO dates of the periods of the rows selected by ``mask``, sorted."""
+        return iso_dates(sorted(self.frame.loc[mask, PERIOD].unique()))
 
     def with_channel_groups(self, groups: dict[str, list[str]]) -> Panel:
         """A panel whose media channels are summed into groups (``{group: [channel, ...]}``), in rupees.

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.models.elasticity import channel_contributions, marginal_gmv, row_elasticities
 from nam_mmm.models.nam import HierarchicalNAM
 

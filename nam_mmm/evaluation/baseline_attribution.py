@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.datamodule import PanelArrays, panel_arrays
-from nam_mmm.data.design import linear_design
-from nam_mmm.data.features import FeatureTable
-from nam_mmm.data.folds import Fold
-from nam_mmm.data.scaling import FittedScaler, fit_scaler
+from nam_mmm.data.features.design import linear_design
+from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
+from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelArrays, panel_arrays
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.baselines import FoldDesign, _identity, _log_media, fold_design
 from nam_mmm.models.linear import ridge_predict, ridge_solve, select_alpha
 

@@ -2,7 +2,7 @@
 
 Each baseline is fitted per fold on the periods before the fold's test periods (training and inner
 validation periods; no test data), in the same feature space as the HR-NAM: the fold's own
-:class:`~nam_mmm.data.scaling.FittedScaler` maps the model features to ``z`` (log prices centred per SKU, …),
+:class:`~nam_mmm.data.features.scaling.FittedScaler` maps the model features to ``z`` (log prices centred per SKU, …),
 and media enter as the fixed-decay adstock of the feature table in multiples of the channel's mean training
 spend. Targets are log GMV with one unpenalized level per SKU; predictions are mapped back to rupees.
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.datamodule import PanelArrays, panel_arrays
-from nam_mmm.data.design import LinearDesign, linear_design
-from nam_mmm.data.features import FeatureTable
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.features.design import LinearDesign, linear_design
+from nam_mmm.data.features.scaling import fit_scaler
+from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelArrays, panel_arrays
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.data.panel import BRAND, PERIOD, SKU
-from nam_mmm.data.scaling import fit_scaler
 from nam_mmm.models.linear import ridge_predict, ridge_solve, select_alpha, with_levels
 
 @dataclass
@@ -40,7 +40,7 @@ class FoldDesign:
     """The design of one fold: rows before the test periods (``fit``) and the test rows.
 
     Attributes:
-        fit / test: the :class:`~nam_mmm.data.design.LinearDesign` of the fit rows (training and inner
+        fit / test: the :class:`~nam_mmm.data.features.design.LinearDesign` of the fit rows (training and inner
             validation periods, rows with fit weight > 0) and of the test rows.
         continuous: (F + C,) True for columns with more than two distinct fit values (splines apply).
         gmv_fit: GMV of the fit rows, rupees; ``n_skus``: number of SKUs.

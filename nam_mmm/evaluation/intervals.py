@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import FeatureTable
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import Fold
 
 ELASTICITY_KEYS = ["level", "unit", "feature"]
 ROI_VALUES = ["roi", "marginal_roi", "contribution_inr", "share_of_gmv"]

@@ -1,6 +1,6 @@
 """The recovery suite: generator scenarios that break the generator's own assumptions, and their fold plans.
 
-Each entry of :data:`SCENARIOS` is a set of :class:`~nam_mmm.data.synthetic.SyntheticConfig` overrides that
+Each entry of :data:`SCENARIOS` is a set of :class:`~nam_mmm.data.sources.synthetic.SyntheticConfig` overrides that
 combines several ways real panels differ from the model's assumptions: festival-driven seasonality on real dates
 (the model sees one sin/cos pair of the month), Hill / log / exponential saturation, geometric and delayed
 (peaked) adstock, flighted channels with zero periods, a nearly flat channel, correlated spend, national / brand /
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nam_mmm.data.panel import Panel
-from nam_mmm.data.synthetic import SyntheticConfig, generate, load_synthetic
+from nam_mmm.data.sources.synthetic import SyntheticConfig, generate, load_synthetic
 from nam_mmm.errors import ConfigError
 
 
@@ -139,7 +139,7 @@ def scenario_config(scenario: str, seed: int = 1, **overrides) -> SyntheticConfi
 
 
 def generate_scenario(scenario: str, seed: int = 1, **overrides):
-    """Draw the :class:`~nam_mmm.data.synthetic.SyntheticPanel` of a scenario (frame, truth, noiseless truth rows)."""
+    """Draw the :class:`~nam_mmm.data.sources.synthetic.SyntheticPanel` of a scenario (frame, truth, noiseless truth rows)."""
     return generate(scenario_config(scenario, seed, **overrides))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.errors import TrainingError
 from nam_mmm.evaluation.attribution import curve_table, elasticity_table, predictions, roi_table
 from nam_mmm.evaluation.metrics import accuracy

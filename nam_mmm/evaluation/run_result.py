@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.attribution import elasticity_table, roi_table
 from nam_mmm.evaluation.metrics import accuracy
 from nam_mmm.evaluation.recovery import recovery_metrics

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.metrics import accuracy
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nam_mmm.data.features.model_inputs import brand_order
 from nam_mmm.errors import ConfigError
 from nam_mmm.optimization.constraints import ConstraintSet, build_constraints
 from nam_mmm.optimization.decisions import DecisionSpace, build_decisions
@@ -89,7 +90,7 @@ def planning_context(
     hz = planning_horizon(predictor.calendar, spec.freq, horizon, spec.max_lag)
     ref = build_reference(reference_kind, hz, frame, spec.skus, spec.features, spec.channels, predictor.history, spec.national, reference_path)
     response = ResponseModel(predictor, hz, ref)
-    brands = sorted(set(spec.sku_brand.values()))
+    brands = brand_order(spec.sku_brand)
     with torch.no_grad():
         by_sku = response.gmv(ref.current_spend)[: len(hz.periods)].sum(0).numpy()
     brand_weight = np.bincount(predictor._sku_brand_index, weights=by_sku, minlength=len(brands))

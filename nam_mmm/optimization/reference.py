@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.features import is_calendar_feature
+from nam_mmm.data.calendar.features import is_calendar_feature
 from nam_mmm.data.panel import PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.calendar import Event
-from nam_mmm.data.features import calendar_features, is_calendar_feature
+from nam_mmm.data.calendar.events import events_from_dicts
+from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
 from nam_mmm.optimization.reference import Horizon, Reference
 from nam_mmm.serving.predictor import Predictor
 
@@ -60,7 +60,7 @@ class ResponseModel:
     def _design(self, spec, reference_features: np.ndarray) -> torch.Tensor:
         """(P·S, F) model inputs in model order: reference inputs, calendar features of the future dates."""
         periods = pd.Series(np.repeat(self.horizon.all, self.n_s))
-        events = {k: Event(tuple(e["dates"]), int(e["days_before"]), int(e["days_after"])) for k, e in spec.events.items()}
+        events = events_from_dicts(spec.events)
         calendar = calendar_features(periods, self.horizon.calendar, spec.festive_months, spec.fourier_order, events)
         flat = np.asarray(reference_features, dtype=float).reshape(self.n_p * self.n_s, -1)
         column = {name: j for j, name in enumerate(self.reference.feature_names)}

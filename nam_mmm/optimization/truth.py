@@ -1,6 +1,6 @@
 """The synthetic generator's true GMV over a planning horizon, for judging plans against the truth.
 
-The generator (:mod:`nam_mmm.data.synthetic`) is additive in log GMV: a non-media part per SKU and period plus,
+The generator (:mod:`nam_mmm.data.sources.synthetic`) is additive in log GMV: a non-media part per SKU and period plus,
 per channel, ``media_mult[brand] · beta_scale · response_c(adstock_c(spend)[t] / mean adstock_c)``. Given its truth
 dictionary and noiseless rows, the true GMV of a future plan is that sum with
 
@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.synthetic import ChannelTruth, SyntheticConfig, delayed_weights
+from nam_mmm.data.sources.synthetic import ChannelTruth, SyntheticConfig, delayed_weights
 from nam_mmm.errors import ConfigError
 from nam_mmm.optimization.response import DTYPE
 
 
 def true_response(x: torch.Tensor, ch: ChannelTruth, saturation: str) -> torch.Tensor:
-    """Torch twin of :func:`nam_mmm.data.synthetic.media_response` (adstock in multiples of its mean, brand multiplier 1)."""
+    """Torch twin of :func:`nam_mmm.data.sources.synthetic.media_response` (adstock in multiples of its mean, brand multiplier 1)."""
     x = x.clamp_min(0.0)
     form = ch.saturation or saturation
     if form == "hill":

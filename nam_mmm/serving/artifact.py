@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nam_mmm.data.features.model_inputs import brand_order
 from nam_mmm.errors import NamMMMError
 
 FORMAT = 1  # artifact layout version this package reads and writes
@@ -245,7 +246,7 @@ def _metadata(run_dir: Path, predictor, metrics: dict, reference: pd.DataFrame) 
         "inputs": list(spec.inputs),
         "channels": list(spec.channels),
         "national_media": bool(spec.national),
-        "brands": sorted(set(spec.sku_brand.values())),
+        "brands": brand_order(spec.sku_brand),
         "skus": list(spec.skus),
         "sku_brand": dict(spec.sku_brand),
         "metrics": {"test": metrics.get("test"), "walk_forward_pooled": walk.get("pooled"), "fold_r2_std": walk.get("fold_r2_std"), "wall_seconds": metrics.get("wall_seconds")},

@@ -5,7 +5,7 @@ A request has one row per SKU-period in original units, the same columns the pan
 * ``period`` (a date on the model's calendar, e.g. ``2024-01-01``; later periods continue the calendar at its
   frequency), ``sku`` (a SKU the model was trained on; ``brand``, if given, must match);
 * every non-calendar model feature (``price``, ``cross_price``, ``discount``, ``promo_days``, ``nps``, controls …);
-  the calendar features (:data:`~nam_mmm.data.features.CALENDAR_FEATURES`) are derived from ``period``;
+  the calendar features (:data:`~nam_mmm.data.calendar.features.CALENDAR_FEATURES`) are derived from ``period``;
 * ``spend_<channel>`` for every media channel, in rupees (national media: one value per period).
 
 Carry-over needs the spend of earlier periods: it comes from the training history, except where the request
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nam_mmm.data.adstock import lag_stack
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.calendar import Event
-from nam_mmm.data.features import calendar_features, is_calendar_feature
+from nam_mmm.data.calendar.events import events_from_dicts, events_to_dicts
+from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
+from nam_mmm.data.features.model_inputs import media_lag_stacks, sku_brand_index, sku_spend_series
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.panel import BRAND, PERIOD, SKU, spend_col
 from nam_mmm.errors import ConfigError, DataError
 from nam_mmm.models.ensemble import FoldEnsemble
@@ -85,8 +85,7 @@ class Predictor:
         self.history = np.asarray(spec.history, dtype=float)
         self.calendar = pd.DatetimeIndex(pd.to_datetime(spec.periods))
         self._sku_index = {s: i for i, s in enumerate(spec.skus)}
-        brands = sorted(set(spec.sku_brand.values()))  # the model's brand index order (the panel's sorted brands)
-        self._sku_brand_index = np.array([brands.index(spec.sku_brand[s]) for s in spec.skus], dtype=np.int64)
+        self._sku_brand_index = sku_brand_index(spec.skus, spec.sku_brand)
 
     @classmethod
     def from_datamodule(cls, members: list[HierarchicalNAM], dm: PanelDataModule, range_factor: float = RANGE_FACTOR) -> Predictor:
@@ -99,8 +98,7 @@ class Predictor:
         if panel.national_spend():
             history = dm.arrays.spend_per_period
         else:
-            history = np.zeros((len(panel.periods), len(panel.skus), len(panel.channels)))
-            history[dm.arrays.period, dm.arrays.sku] = dm.arrays.media[:, :, 0]
+            history = sku_spend_series(len(panel.periods), len(panel.skus), dm.arrays.media[:, :, 0], dm.arrays.period, dm.arrays.sku)
         spec = ServingSpec(
             features=[s.name for s in table.model_specs],
             log_features=[s.name for s in table.model_specs if s.transform == "log"],
@@ -111,7 +109,7 @@ class Predictor:
             max_lag=int(table.config.max_lag),
             festive_months=[int(m) for m in table.config.festive_months],
             fourier_order=int(table.config.fourier_order),
-            events={k: {"dates": list(e.dates), "days_before": e.days_before, "days_after": e.days_after} for k, e in table.config.resolved_events().items()},
+            events=events_to_dicts(table.config.resolved_events()),
             periods=[p.strftime("%Y-%m-%d") for p in panel.periods],
             freq=str(panel.freq),
             history=np.asarray(history, dtype=float),
@@ -220,12 +218,9 @@ class Predictor:
                 col = spend_col(self.spec.channels[int(c_bad)])
                 raise DataError("national media spend differs between SKUs of the same period", file=REQUEST, column=col, rows=rows[t_idx == lo.index[t_bad]])
             series[lo.index.to_numpy()] = by_period.first().to_numpy()
-            return lag_stack(series, lags)[t_idx]
-        n_s = len(self.spec.skus)
-        series = np.zeros((n_t, n_s, n_c))
-        series[: len(self.history)] = self.history
-        series[t_idx, s_idx] = spend
-        return lag_stack(series.reshape(n_t, n_s * n_c), lags).reshape(n_t, n_s, n_c, lags + 1)[t_idx, s_idx]
+            return media_lag_stacks(series, lags, t_idx)
+        series = sku_spend_series(n_t, len(self.spec.skus), spend, t_idx, s_idx, self.history)
+        return media_lag_stacks(series, lags, t_idx, s_idx)
 
     def out_of_range(self, df: pd.DataFrame, range_factor: float | None = None) -> pd.Series:
         """Per request row: ``""``, or which inputs lie far outside the training range (``; ``-separated).
@@ -257,7 +252,7 @@ class Predictor:
         flags = self.out_of_range(df, range_factor)
         if flags.ne("").any():
             log.warning("request rows %s: inputs outside the training range", ", ".join(str(i + 1) for i in np.flatnonzero(flags.ne(""))[:8]))
-        events = {k: Event(tuple(e["dates"]), int(e["days_before"]), int(e["days_after"])) for k, e in self.spec.events.items()}
+        events = events_from_dicts(self.spec.events)
         calendar = calendar_features(df[PERIOD], self._calendar_through(df[PERIOD].max()), self.spec.festive_months, self.spec.fourier_order, events)
         x = np.zeros((len(df), len(self.spec.features)))
         for j, f in enumerate(self.spec.features):

@@ -163,7 +163,7 @@ def _walk_forward(cfg) -> dict:
     return {
         "name": "walk_forward",
         "splitter": {
-            "_target_": "nam_mmm.data.folds.WalkForwardSplitter",
+            "_target_": "nam_mmm.data.folds.splitters.WalkForwardSplitter",
             **{k: f"${{data.walk_forward.{k}}}" for k in ("initial_train", "test_size", "step", "val_size")},
             "mode": "expanding",
             "max_folds": None,

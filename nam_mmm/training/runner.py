@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import lightning as L
 
 from nam_mmm.config import ModelSettings
-from nam_mmm.data.datamodule import PanelDataModule
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.models.nam import HierarchicalNAM
 from nam_mmm.models.spec import build_slots
 from nam_mmm.training.callbacks import BestWeights

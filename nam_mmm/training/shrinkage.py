@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.design import linear_design
+from nam_mmm.data.features.design import linear_design
+from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.models.linear import select_alpha, unit_rms
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import lightning as L
 
-from nam_mmm.data.datamodule import PanelDataModule
-from nam_mmm.data.features import FeatureTable
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.datamodule import PanelDataModule
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.report import evaluate_fold
 from nam_mmm.evaluation.run_result import FoldResult
 from nam_mmm.training.module import NAMModule

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nam_mmm.data.calendar.frequency import iso_dates
 from nam_mmm.data.panel import (
     BRAND,
     CROSS_PRICE,
@@ -20,7 +21,7 @@ from nam_mmm.data.panel import (
     UNITS,
     Panel,
 )
-from nam_mmm.data.report import Finding
+from nam_mmm.data.quality.report import Finding
 from nam_mmm.errors import DataError
 
 
@@ -39,10 +40,6 @@ WARNING_CHECKS: tuple[str, ...] = (
     "range",
 )
 """Checks that can give a warning (the names ``cleaning.strict_checks`` accepts); see docs/data_validation.md."""
-
-
-def _iso(periods) -> list[str]:
-    return [pd.Timestamp(p).strftime("%Y-%m-%d") for p in periods]
 
 
 def reversed_hierarchy(panel: Panel) -> Finding | None:
@@ -88,7 +85,7 @@ def check_duplicates(panel: Panel) -> list[Finding]:
             file=panel.source,
             column=panel.origin(SKU)[1],
             rows=panel.rows_of(dup),
-            periods=_iso(sorted(df.loc[dup, PERIOD].unique())),
+            periods=panel.periods_of(dup),
         )
     ]
 
@@ -191,7 +188,7 @@ def check_continuity(panel: Panel) -> list[Finding]:
                 file=panel.source,
                 column=panel.origin(PERIOD)[1],
                 rows=panel.rows_of(df[PERIOD].isin(off_calendar)),
-                periods=_iso(off_calendar),
+                periods=iso_dates(off_calendar),
             )
         )
     if len(missing):
@@ -202,7 +199,7 @@ def check_continuity(panel: Panel) -> list[Finding]:
                 f"{len(missing)} period(s) missing from the calendar (a gap breaks adstock and folds)",
                 file=panel.source,
                 column=panel.origin(PERIOD)[1],
-                periods=_iso(missing),
+                periods=iso_dates(missing),
             )
         )
     counts = df.groupby(SKU)[PERIOD].nunique()
@@ -217,7 +214,7 @@ def check_continuity(panel: Panel) -> list[Finding]:
                 f"SKU '{sku}' has {n} of {len(present)} periods{single}",
                 file=panel.source,
                 column=panel.origin(SKU)[1],
-                periods=_iso(present.difference(have)),
+                periods=iso_dates(present.difference(have)),
             )
         )
     return findings
@@ -235,7 +232,7 @@ def _bound(panel: Panel, column: str, bad: pd.Series, rule: str, severity: str =
             file=file,
             column=col,
             rows=panel.rows_of(bad),
-            periods=_iso(sorted(panel.frame.loc[bad, PERIOD].unique())),
+            periods=panel.periods_of(bad),
         )
     ]
 
@@ -299,7 +296,7 @@ def check_range(panel: Panel, k: float = 5.0, min_ratio: float = 10.0) -> list[F
                 file=file,
                 column=src,
                 rows=panel.rows_of(bad),
-                periods=_iso(sorted(df.loc[bad, PERIOD].unique())),
+                periods=panel.periods_of(bad),
             )
         )
 
@@ -365,7 +362,7 @@ def check_missing(panel: Panel) -> list[Finding]:
                 file=file,
                 column=src,
                 rows=panel.rows_of(miss),
-                periods=_iso(periods),
+                periods=iso_dates(periods),
             )
         )
     return out
@@ -390,7 +387,7 @@ def check_spend_consistency(panel: Panel, rel_tol: float = 0.02) -> list[Finding
             file=file,
             column=col,
             rows=panel.rows_of(bad),
-            periods=_iso(sorted(df.loc[bad, PERIOD].unique())),
+            periods=panel.periods_of(bad),
         )
     ]
 
@@ -428,7 +425,7 @@ def check_outage(panel: Panel, threshold: float = 0.05, action: str = "flag") ->
             file=file,
             column=col,
             rows=panel.rows_of(panel.frame[PERIOD].isin(periods)),
-            periods=_iso(periods),
+            periods=iso_dates(periods),
         )
     ]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from nam_mmm.data.panel import FIT_WEIGHT, GMV, NPS, PERIOD, PRICE, DISCOUNT, PROMO_DAYS, SKU, Panel
-from nam_mmm.data.report import Finding
-from nam_mmm.data.validation import WARNING_CHECKS, _iso, check_units_without_target, detect_outage, units_without_target, validate
+from nam_mmm.data.quality.report import Finding
+from nam_mmm.data.quality.validation import WARNING_CHECKS, check_units_without_target, detect_outage, units_without_target, validate
 from nam_mmm.errors import ConfigError, DataError
 
 OUTAGE_COLUMN = "outage"
@@ -32,10 +32,10 @@ class CleaningConfig:
         winsorize_spend: ``[lower, upper]`` percentiles (0–100) to clip each channel's spend at, or null (off).
         empty_sku: a SKU whose target is zero or missing in every row: ``error`` (refuse the data) or
             ``drop`` (its rows leave the panel with a warning, so it gets no output rows).
-        range_k, range_min_ratio: spend/price outlier fences (see :func:`nam_mmm.data.validation.check_range`).
+        range_k, range_min_ratio: spend/price outlier fences (see :func:`nam_mmm.data.quality.validation.check_range`).
         strict: turn warnings into errors (production retrains): those of ``strict_checks``, or every
             warning when ``strict_checks`` is null.
-        strict_checks: the checks ``strict`` applies to (names from :data:`nam_mmm.data.validation.WARNING_CHECKS`).
+        strict_checks: the checks ``strict`` applies to (names from :data:`nam_mmm.data.quality.validation.WARNING_CHECKS`).
     """
 
     missing_spend: str = "zero"
@@ -165,7 +165,7 @@ def flag_outliers(panel: Panel, cfg: CleaningConfig) -> list[Finding]:
                     file=file,
                     column=col,
                     rows=panel.rows_of(flag),
-                    periods=_iso(sorted(df.loc[flag, PERIOD].unique())),
+                    periods=panel.periods_of(flag),
                 )
             )
     return out

@@ -3,7 +3,7 @@
 Every feature is a column of :attr:`FeatureTable.frame` (one row per period × SKU). The subset the model
 uses is described by :class:`FeatureSpec` objects: role (which shape constraint applies), the transform
 from raw units (``log`` or ``identity``), and how it is centred and scaled. Scaling statistics are never
-computed here: they are fitted per fold on training periods only (:mod:`nam_mmm.data.scaling`).
+computed here: they are fitted per fold on training periods only (:mod:`nam_mmm.data.features.scaling`).
 Media enter the model as lag stacks of raw spend (rupees) so adstock can be fixed or learned; the
 ``adstock_<channel>`` columns here use the configured fixed decay, for inspection and diagnostics.
 """
@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.adstock import geometric_adstock
-from nam_mmm.data.calendar import Event, event_shares, fourier_terms, resolve_events
+from nam_mmm.data.calendar.events import Event, resolve_events
+from nam_mmm.data.calendar.features import calendar_features, is_calendar_feature
+from nam_mmm.data.features.adstock import geometric_adstock
 from nam_mmm.data.panel import (
     BRAND,
     CROSS_PRICE,
@@ -118,7 +119,7 @@ class FeatureConfig:
         fourier_order: harmonics of the year: ``fourier_sin_k``/``fourier_cos_k`` for k = 2..order join the model
             features (1 = only ``month_sin``/``month_cos``).
         events: retail events whose day share per period joins the model features as ``event_<name>`` (names of
-            :data:`nam_mmm.data.calendar.EVENTS`, or ``{name: {dates, days_before, days_after}}``).
+            :data:`nam_mmm.data.calendar.events.EVENTS`, or ``{name: {dates, days_before, days_after}}``).
     """
 
     model_features: list[str] = field(
@@ -185,37 +186,6 @@ def _cross_price(frame: pd.DataFrame, fallback: str) -> pd.Series:
         all_total, all_count = ga.transform("sum"), ga.transform("count")
         within = within.fillna((all_total - frame[PRICE]) / (all_count - 1).where(all_count > 1))
     return within
-
-
-CALENDAR_FEATURES = ("month_sin", "month_cos", "festive", "time_index")
-
-
-def is_calendar_feature(name: str) -> bool:
-    """Whether a feature is a function of the period alone (derived, never asked of a user or a request)."""
-    return name in CALENDAR_FEATURES or name.startswith(("fourier_sin_", "fourier_cos_", "event_"))
-
-
-def calendar_features(
-    period: pd.Series, calendar: pd.DatetimeIndex, festive_months: list[int], fourier_order: int = 1, events: dict[str, Event] | None = None
-) -> pd.DataFrame:
-    """The features that are functions of the period alone, for each row: :data:`CALENDAR_FEATURES`, Fourier
-    harmonics 2..``fourier_order`` and the ``event_<name>`` day shares (:mod:`nam_mmm.data.calendar`).
-
-    ``time_index`` is the position of the row's period in ``calendar`` (the panel's periods, or that calendar
-    extended at the panel's frequency for periods after it, as a served model needs).
-    """
-    month_pos = (period.dt.month - 1 + (period.dt.day - 1) / period.dt.days_in_month) / 12.0
-    position = pd.Series(np.arange(len(calendar), dtype=float), index=calendar)
-    base = pd.DataFrame(
-        {
-            "month_sin": np.sin(2 * np.pi * month_pos),
-            "month_cos": np.cos(2 * np.pi * month_pos),
-            "festive": period.dt.month.isin(festive_months).astype(float),
-            "time_index": period.map(position).astype(float),
-        },
-        index=period.index,
-    )
-    return pd.concat([base, fourier_terms(period, fourier_order), event_shares(period, calendar, events or {})], axis=1)
 
 
 class _TableBuilder:

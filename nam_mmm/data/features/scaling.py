@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nam_mmm.data.features import FeatureSpec
+from nam_mmm.data.features.table import FeatureSpec
 
 
 @dataclass
@@ -123,6 +123,17 @@ def fit_scaler(
         elif s.scale == "range":
             rng = t[:, j].max() - t[:, j].min()
             scale[j] = rng if rng > 1e-12 else 1.0
+    y_center, y_scale = _target_stats(sku, n_skus, log_gmv, weight)
+    media_scale, media_max = _media_stats(spend_per_period, media_lag_sum)
+    z = (t - center[sku]) / scale if len(t) else np.zeros((0, n_f))
+    z_min = z.min(axis=0) if len(z) else None
+    z_max = z.max(axis=0) if len(z) else None
+    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale, media_max, z_min, z_max)
+
+
+def _target_stats(sku: np.ndarray, n_skus: int, log_gmv: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-SKU mean log GMV (the global mean for SKUs without fitted rows) and the pooled within-SKU standard
+    deviation, over the rows with weight > 0."""
     use = weight > 0
     y_counts = np.bincount(sku[use], minlength=n_skus).astype(float)
     y_sum = np.bincount(sku[use], weights=log_gmv[use], minlength=n_skus)
@@ -130,12 +141,14 @@ def fit_scaler(
     y_center = np.where(y_counts > 0, y_sum / np.maximum(y_counts, 1), y_global)
     y_resid = log_gmv[use] - y_center[sku[use]]
     y_scale = float(y_resid.std()) if use.sum() > 1 and y_resid.std() > 1e-12 else 1.0
+    return y_center, y_scale
+
+
+def _media_stats(spend_per_period: np.ndarray, media_lag_sum: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean spend of each channel (1 where none) and the largest undecayed lag sum in multiples of it (at least 1)."""
     media_mean = spend_per_period.mean(axis=0) if len(spend_per_period) else np.ones(spend_per_period.shape[1])
     media_scale = np.where(media_mean > 0, media_mean, 1.0)
     media_max = None
     if media_lag_sum is not None and media_lag_sum.size:
         media_max = np.maximum(media_lag_sum.max(axis=0) / media_scale, 1.0)
-    z = (t - center[sku]) / scale if len(t) else np.zeros((0, n_f))
-    z_min = z.min(axis=0) if len(z) else None
-    z_max = z.max(axis=0) if len(z) else None
-    return FittedScaler([s.name for s in specs], log_mask, center, scale, media_scale, y_center, y_scale, media_max, z_min, z_max)
+    return media_scale, media_max

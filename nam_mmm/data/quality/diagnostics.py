@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.features import FeatureTable
+from nam_mmm.data.calendar.frequency import periods_per_year
+from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.panel import GMV, PERIOD
 
 
@@ -52,23 +53,10 @@ def high_correlation_pairs(table: FeatureTable, threshold: float = 0.8) -> pd.Da
     return out.reindex(out["r"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
-def seasons_per_year(freq: str) -> int:
-    f = freq.upper()
-    if f.startswith("W"):
-        return 52
-    if f.startswith("M"):
-        return 12
-    if f.startswith("Q"):
-        return 4
-    if f.startswith("D"):
-        return 365
-    raise ValueError(f"unsupported frequency {freq!r}")
-
-
 def decompose_total(table: FeatureTable) -> tuple[pd.DataFrame | None, str]:
     """Additive decomposition of log total GMV when the panel spans two full seasons; else a reason."""
     totals = table.frame.groupby(PERIOD)[GMV].sum()
-    period = seasons_per_year(table.panel.freq)
+    period = periods_per_year(table.panel.freq)
     unit = "months" if period == 12 else "weeks" if period == 52 else "periods"
     if len(totals) < 2 * period:
         return None, f"skipped: {len(totals)} {unit} < 2 seasons"

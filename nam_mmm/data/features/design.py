@@ -1,7 +1,7 @@
 """The linear design of a fold: model features as the HR-NAM sees them, media as fixed-decay adstock.
 
 Shared by the baseline models (which must use exactly the HR-NAM's features) and by the HR-NAM's own
-ridge-calibrated shrinkage. Scaled features come from a :class:`~nam_mmm.data.scaling.FittedScaler` fitted on
+ridge-calibrated shrinkage. Scaled features come from a :class:`~nam_mmm.data.features.scaling.FittedScaler` fitted on
 training periods only; media are the lag stacks weighted by the table's fixed decays, in multiples of the
 channel's mean training spend (the same units the model's media curves take).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nam_mmm.data.scaling import FittedScaler
+from nam_mmm.data.features.scaling import FittedScaler
 
 
 @dataclass

@@ -52,7 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nam_mmm.data.adstock import geometric_adstock, lag_stack
+from nam_mmm.data.calendar.frequency import days_per_period, periods_per_year
+from nam_mmm.data.features.adstock import geometric_adstock, lag_stack
 from nam_mmm.errors import ConfigError
 from nam_mmm.data.panel import (
     BRAND,
@@ -238,18 +239,6 @@ class SyntheticConfig:
             raise ConfigError("synthetic panel needs at least 2 SKUs: the cross price is the price of the other SKUs")
 
 
-def _periods_per_year(freq: str) -> float:
-    if freq.upper().startswith("W"):
-        return 52.0
-    if freq.upper().startswith("M"):
-        return 12.0
-    raise ValueError(f"synthetic generator supports weekly (W-*) or monthly (MS) periods, got {freq!r}")
-
-
-def _days_per_period(freq: str) -> float:
-    return 7.0 if freq.upper().startswith("W") else 30.4
-
-
 def _flighting(rng: np.random.Generator, n: int, on_share: float, stay: float = 0.85) -> np.ndarray:
     """On/off bursts from a two-state Markov chain with the given long-run on-air share."""
     p_on_to_off = 1.0 - stay
@@ -369,44 +358,141 @@ class SyntheticPanel:
         return paths
 
 
+@dataclass
+class _Calendar:
+    """The periods and what depends on the date alone: time in years, the festival windows."""
+
+    periods: pd.DatetimeIndex
+    days: float  # mean days per period
+    years: np.ndarray  # (T,) years since the first period
+    phase: np.ndarray  # (T,) 2π · years
+    fest_share: np.ndarray  # (T,) share of the period's days in a festival window (0 without festivals)
+    sale_share: np.ndarray  # (T,) the same for sale events
+    overlap: np.ndarray | None = None  # (T, E) festival days per period (festivals only)
+    period_days: np.ndarray | None = None  # (T,) days per period (festivals only)
+    fest_names: list[str] | None = None
+
+    @property
+    def festive(self) -> bool:
+        return self.overlap is not None
+
+
+@dataclass
+class _Skus:
+    """The hierarchy and every SKU's prices, (T, S) arrays in rupees (discount: fraction of list price)."""
+
+    brands: list[str]
+    skus: list[str]
+    sku_brand: np.ndarray  # (S,) brand index
+    base_price: np.ndarray  # (S,)
+    base_units: np.ndarray  # (S,)
+    discount: np.ndarray
+    mrp: np.ndarray
+    price: np.ndarray
+    cross: np.ndarray
+
+    @property
+    def base_log(self) -> np.ndarray:
+        return np.log(self.base_price * self.base_units)
+
+
+@dataclass
+class _Params:
+    """The true effect parameters: elasticities, brand media multipliers, seasonality per brand."""
+
+    brand_own: np.ndarray  # (B,)
+    own: np.ndarray  # (S,)
+    brand_cross: np.ndarray  # (B,)
+    media_mult: np.ndarray  # (B,)
+    season_amp: np.ndarray  # (B,)
+    season_phase: np.ndarray  # (B,)
+
+
+@dataclass
+class _Media:
+    """Media response before the brand multipliers, and the spend it came from.
+
+    National series (the original generator): ``response`` (T, C) and ``response_zero`` (C,), the response at
+    zero spend. Spend units (scenario options): ``response`` (T, S, C) of each SKU's unit, ``response_zero`` None.
+    """
+
+    response: np.ndarray
+    response_zero: np.ndarray | None
+    spend: np.ndarray  # (T, C) rupees per period over all units
+    adstock_mean: np.ndarray  # (C,) national-equivalent mean adstock, rupees
+    unit_spend: np.ndarray | None = None  # (T, U, C) spend per unit (spend units only)
+    unit_of_sku: np.ndarray | None = None  # (S,) unit index of each SKU
+
+
 def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
-    """Draw one panel from the generating process described in the module docstring."""
+    """Draw one panel from the generating process described in the module docstring.
+
+    The steps below run in the order of their random draws, which fixes the panel: the main stream ``rng`` draws the
+    national spend, promotions and NPS, then prices, then the effect parameters, then the noise; the scenario stream
+    ``xrng`` draws the scenario spend, then the brands' festival sensitivities.
+    """
     cfg = config or SyntheticConfig()
     rng = np.random.default_rng(cfg.seed)
     xrng = np.random.default_rng([cfg.seed, 7919])  # draws of the scenario options only: the main stream stays as it was
     extended = _extended(cfg)
-    n_t, n_b, n_k = cfg.n_periods, cfg.n_brands, cfg.skus_per_brand
-    n_s = n_b * n_k
-    n_c = len(cfg.channels)
+    cal = _calendar(cfg)
+    spend, promo_days, nps = _national_inputs(rng, cfg, cal)
+    skus = _hierarchy_and_prices(rng, cfg, cal, promo_days)
+    params = _effect_parameters(rng, cfg, skus)
+    media = _unit_media(xrng, cfg, cal, skus, spend) if extended else _national_media(cfg, spend)
+    effects, sensitivity = _base_effects(xrng, cfg, cal, skus, params, promo_days, nps)
+    beta_scale, drops = _add_media_effects(effects, cfg, media, params.media_mult[skus.sku_brand])
+    mu = sum(effects.values())  # (T, S)
+    noise = rng.normal(0.0, cfg.noise_sd, (cfg.n_periods, len(skus.skus)))
+    log_gmv = mu + noise
+    gmv = np.exp(log_gmv)
+    units = np.maximum(np.round(gmv / skus.price), 1.0)
+    contributions, roi = _contributions(cfg, mu, drops, media.spend)
+    resid = log_gmv - mu
+    noise_floor_r2 = float(1 - (resid**2).sum() / ((log_gmv - log_gmv.mean()) ** 2).sum())
+
+    frame, truth_rows = _frames(cfg, cal, skus, media, gmv, units, promo_days, nps, mu, effects, extended)
+    truth = _truth(cfg, skus, params, media, contributions, roi, noise_floor_r2)
+    if extended:
+        truth.update(_scenario_truth(cfg, cal, skus, effects, mu, contributions, beta_scale, sensitivity))
+    return SyntheticPanel(frame=frame, truth=truth, truth_rows=truth_rows, config=cfg)
+
+
+def _calendar(cfg: SyntheticConfig) -> _Calendar:
+    n_t = cfg.n_periods
     periods = pd.date_range(cfg.start, periods=n_t, freq=cfg.freq)
-    ppy = _periods_per_year(cfg.freq)
-    days = _days_per_period(cfg.freq)
+    days = days_per_period(cfg.freq)  # refuses a frequency other than weekly or monthly
+    ppy = float(periods_per_year(cfg.freq))
     years = np.arange(n_t) / ppy
     phase = 2 * np.pi * years
+    if cfg.seasonality == "smooth":
+        return _Calendar(periods, days, years, phase, np.zeros(n_t), np.zeros(n_t))
+    overlap, period_days, fest_names = festival_overlap(periods, cfg.freq, cfg.festivals)
+    fest_share = np.clip(overlap.sum(1) / period_days, 0.0, 1.0)  # (T,) share of the period's days in a festival window
+    sale = np.array([FESTIVALS[n].sale for n in fest_names], dtype=bool)
+    sale_share = np.clip(overlap[:, sale].sum(1) / period_days, 0.0, 1.0)
+    return _Calendar(periods, days, years, phase, fest_share, sale_share, overlap, period_days, fest_names)
 
-    festive = cfg.seasonality != "smooth"
-    if festive:
-        overlap, period_days, fest_names = festival_overlap(periods, cfg.freq, cfg.festivals)
-        fest_share = np.clip(overlap.sum(1) / period_days, 0.0, 1.0)  # (T,) share of the period's days in a festival window
-        sale = np.array([FESTIVALS[n].sale for n in fest_names], dtype=bool)
-        sale_share = np.clip(overlap[:, sale].sum(1) / period_days, 0.0, 1.0)
-    else:
-        fest_share = sale_share = np.zeros(n_t)
 
-    # --- national media: common budget factor (correlation) × bursty flighting × noise
-    budget = np.exp(_ar1(rng, n_t, 0.7, 0.15) + 0.15 * np.sin(phase - 1.0))
-    spend = np.zeros((n_t, n_c))
+def _national_inputs(rng: np.random.Generator, cfg: SyntheticConfig, cal: _Calendar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """National media spend (T, C) (common budget factor × bursty flighting × noise), promotion days (T,), NPS (T, B)."""
+    n_t = cfg.n_periods
+    budget = np.exp(_ar1(rng, n_t, 0.7, 0.15) + 0.15 * np.sin(cal.phase - 1.0))
+    spend = np.zeros((n_t, len(cfg.channels)))
     for c, ch in enumerate(cfg.channels):
         on = _flighting(rng, n_t, ch.on_air_share)
         level = budget * np.exp(rng.normal(0.0, 0.35, n_t))
         spend[:, c] = np.round(ch.mean_spend * on * level / level.mean(), 0)
-
-    # --- promotions (national) and brand health (per brand)
     promo_on = rng.random(n_t) < 0.18
-    promo_days = np.where(promo_on, rng.integers(2, int(days) + 1, n_t), 0).astype(float)
-    nps = 50.0 + np.stack([_ar1(rng, n_t, 0.8, 1.5) for _ in range(n_b)], 1)  # (T, B)
+    promo_days = np.where(promo_on, rng.integers(2, int(cal.days) + 1, n_t), 0).astype(float)
+    nps = 50.0 + np.stack([_ar1(rng, n_t, 0.8, 1.5) for _ in range(cfg.n_brands)], 1)  # (T, B)
+    return spend, promo_days, nps
 
-    # --- hierarchy and prices
+
+def _hierarchy_and_prices(rng: np.random.Generator, cfg: SyntheticConfig, cal: _Calendar, promo_days: np.ndarray) -> _Skus:
+    """Brands and SKUs; list prices that step now and then, discounts deeper in promotions, the cross price."""
+    n_t, n_b, n_k = cfg.n_periods, cfg.n_brands, cfg.skus_per_brand
+    n_s = n_b * n_k
     brands = [f"brand_{b + 1}" for b in range(n_b)]
     sku_brand = np.repeat(np.arange(n_b), n_k)
     skus = [f"{brands[b]}_sku_{k + 1}" for b in range(n_b) for k in range(n_k)]
@@ -417,120 +503,146 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     log_list = np.log(base_price)[None, :] + np.cumsum(steps, axis=0)
     log_list -= log_list.mean(axis=0, keepdims=True) - np.log(base_price)[None, :]  # list price centred on base
     discount = np.clip(
-        0.05 + 0.20 * (promo_days / days)[:, None] + 0.04 * np.abs(rng.normal(0, 1, (n_t, n_s))), 0.0, 0.6
+        0.05 + 0.20 * (promo_days / cal.days)[:, None] + 0.04 * np.abs(rng.normal(0, 1, (n_t, n_s))), 0.0, 0.6
     )
     if cfg.festival_discount:  # sale events come with deeper discounts
-        discount = np.clip(discount + cfg.festival_discount * sale_share[:, None], 0.0, 0.6)
+        discount = np.clip(discount + cfg.festival_discount * cal.sale_share[:, None], 0.0, 0.6)
     mrp = np.exp(log_list)
     price = mrp * (1.0 - discount)
     # cross price: mean price of the other SKUs of the same brand (all SKUs when a brand has one)
     brand_sum = np.stack([price[:, sku_brand == b].sum(1) for b in range(n_b)], 1)[:, sku_brand]
     peers = np.bincount(sku_brand)[sku_brand] - 1
     cross = np.where(peers > 0, (brand_sum - price) / np.maximum(peers, 1), (price.sum(1, keepdims=True) - price) / max(n_s - 1, 1))
+    return _Skus(brands, skus, sku_brand, base_price, base_units, discount, mrp, price, cross)
 
-    # --- effects
+
+def _effect_parameters(rng: np.random.Generator, cfg: SyntheticConfig, skus: _Skus) -> _Params:
+    n_b, n_s = cfg.n_brands, len(skus.skus)
     lo, hi = cfg.own_elasticity_range
     brand_own = rng.uniform(lo, hi, n_b)
-    own = np.clip(brand_own[sku_brand] + rng.normal(0, cfg.sku_elasticity_sd, n_s), -3.0, -0.5)
+    own = np.clip(brand_own[skus.sku_brand] + rng.normal(0, cfg.sku_elasticity_sd, n_s), -3.0, -0.5)
     brand_cross = rng.uniform(*cfg.cross_elasticity_range, n_b)
     media_mult = rng.uniform(1 - cfg.media_brand_spread, 1 + cfg.media_brand_spread, n_b)
     season_amp = cfg.season_amplitude * rng.uniform(0.6, 1.4, n_b)
     season_phase = rng.uniform(0, 2 * np.pi, n_b)
-    base_log = np.log(base_price * base_units)
+    return _Params(brand_own, own, brand_cross, media_mult, season_amp, season_phase)
 
-    # --- media response: national (one series per channel) or per brand / SKU (one series per unit)
-    if extended:
-        unit_of_sku = {"national": np.zeros(n_s, int), "brand": sku_brand, "sku": np.arange(n_s)}[cfg.spend_level]
-        n_u = int(unit_of_sku.max()) + 1
-        shares = _unit_shares(np.exp(base_log), unit_of_sku, n_u)
-        if _new_spend(cfg):
-            unit_spend = _scenario_spend(xrng, cfg, n_t, shares, phase, fest_share)  # (T, U, C)
-        else:
-            unit_spend = spend[:, None, :]
-        flat = unit_spend.reshape(n_t, n_u * n_c)
-        adstock_u = channel_adstock(flat, cfg.channels * n_u, cfg.adstock, cfg.max_lag).reshape(n_t, n_u, n_c)
-        adstock_mean = adstock_u.sum(1).mean(axis=0)  # national-equivalent mean adstock per channel
-        ref = shares[None, :, None] * np.where(adstock_mean > 0, adstock_mean, 1.0)[None, None, :]
-        x_unit = adstock_u / ref  # spend intensity of each unit in multiples of the channel's average intensity
-        response_u = np.stack([media_response(x_unit[:, :, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 2)
-        response_sku = response_u[:, unit_of_sku, :]  # (T, S, C)
-        spend = unit_spend.sum(1)  # (T, C) rupees per period over all units
+
+def _national_media(cfg: SyntheticConfig, spend: np.ndarray) -> _Media:
+    """The original generator's media: one geometric-adstock series per channel."""
+    decays = np.array([ch.decay for ch in cfg.channels])
+    adstock = geometric_adstock(spend, decays, cfg.max_lag)
+    adstock_mean = adstock.mean(axis=0)
+    x_media = adstock / np.where(adstock_mean > 0, adstock_mean, 1.0)
+    response = np.stack([media_response(x_media[:, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 1)
+    response_zero = np.stack([media_response(np.zeros(1), ch, cfg.saturation) for ch in cfg.channels], 1)[0]
+    return _Media(response, response_zero, spend, adstock_mean)
+
+
+def _unit_media(xrng: np.random.Generator, cfg: SyntheticConfig, cal: _Calendar, skus: _Skus, spend: np.ndarray) -> _Media:
+    """Media with the scenario options: one spend series per unit (national, brand or SKU), each unit's response at
+    its own spend intensity."""
+    n_t, n_s, n_c = cfg.n_periods, len(skus.skus), len(cfg.channels)
+    unit_of_sku = {"national": np.zeros(n_s, int), "brand": skus.sku_brand, "sku": np.arange(n_s)}[cfg.spend_level]
+    n_u = int(unit_of_sku.max()) + 1
+    shares = _unit_shares(np.exp(skus.base_log), unit_of_sku, n_u)
+    if _new_spend(cfg):
+        unit_spend = _scenario_spend(xrng, cfg, n_t, shares, cal.phase, cal.fest_share)  # (T, U, C)
     else:
-        decays = np.array([ch.decay for ch in cfg.channels])
-        adstock = geometric_adstock(spend, decays, cfg.max_lag)
-        adstock_mean = adstock.mean(axis=0)
-        x_media = adstock / np.where(adstock_mean > 0, adstock_mean, 1.0)
-        response = np.stack([media_response(x_media[:, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 1)
-        response_zero = np.stack([media_response(np.zeros(1), ch, cfg.saturation) for ch in cfg.channels], 1)[0]
+        unit_spend = spend[:, None, :]
+    flat = unit_spend.reshape(n_t, n_u * n_c)
+    adstock_u = channel_adstock(flat, cfg.channels * n_u, cfg.adstock, cfg.max_lag).reshape(n_t, n_u, n_c)
+    adstock_mean = adstock_u.sum(1).mean(axis=0)  # national-equivalent mean adstock per channel
+    ref = shares[None, :, None] * np.where(adstock_mean > 0, adstock_mean, 1.0)[None, None, :]
+    x_unit = adstock_u / ref  # spend intensity of each unit in multiples of the channel's average intensity
+    response_u = np.stack([media_response(x_unit[:, :, c], ch, cfg.saturation) for c, ch in enumerate(cfg.channels)], 2)
+    response_sku = response_u[:, unit_of_sku, :]  # (T, S, C)
+    return _Media(response_sku, None, unit_spend.sum(1), adstock_mean, unit_spend, unit_of_sku)
 
-    season = season_amp[None, :] * np.sin(phase[:, None] + season_phase[None, :])  # (T, B)
+
+def _base_effects(
+    xrng: np.random.Generator, cfg: SyntheticConfig, cal: _Calendar, skus: _Skus, params: _Params, promo_days: np.ndarray, nps: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Every additive term of log GMV but media, (T, S) each, in the order they are summed; and the brands'
+    festival sensitivities (festivals only)."""
+    n_t, n_s, sku_brand = cfg.n_periods, len(skus.skus), skus.sku_brand
+    season = params.season_amp[None, :] * np.sin(cal.phase[:, None] + params.season_phase[None, :])  # (T, B)
     if cfg.seasonality == "festival":
         season = np.zeros_like(season)
-    log_cross_ref = np.log(cross).mean(0)
+    log_cross_ref = np.log(skus.cross).mean(0)
     effects = {  # each additive term of log GMV, (T, S)
-        "base": np.broadcast_to(base_log[None, :], (n_t, n_s)),
+        "base": np.broadcast_to(skus.base_log[None, :], (n_t, n_s)),
         "season": season[:, sku_brand],
     }
-    if festive:
-        sensitivity = xrng.uniform(0.5, 1.5, n_b)  # how festive each brand's category is
-        lifts = np.array([FESTIVALS[n].lift for n in fest_names]) * cfg.festival_lift
+    sensitivity = None
+    if cal.festive:
+        sensitivity = xrng.uniform(0.5, 1.5, cfg.n_brands)  # how festive each brand's category is
+        lifts = np.array([FESTIVALS[n].lift for n in cal.fest_names]) * cfg.festival_lift
         daily = np.expm1(lifts[None, None, :] * sensitivity[None, :, None])  # (1, B, E) relative daily lift
-        festival = np.log1p((daily * (overlap / period_days[:, None])[:, None, :]).sum(-1))  # (T, B)
+        festival = np.log1p((daily * (cal.overlap / cal.period_days[:, None])[:, None, :]).sum(-1))  # (T, B)
         effects["festival"] = festival[:, sku_brand]
     effects.update(
         {
-            "trend": np.broadcast_to(cfg.trend_per_year * years[:, None], (n_t, n_s)),
-            "own_price": own[None, :] * np.log(price / base_price[None, :]),
-            "cross_price": brand_cross[sku_brand][None, :] * (np.log(cross) - log_cross_ref[None, :]),
-            "discount": cfg.discount_effect * discount,
-            "promo": np.broadcast_to(cfg.promo_effect * (promo_days / days)[:, None], (n_t, n_s)),
+            "trend": np.broadcast_to(cfg.trend_per_year * cal.years[:, None], (n_t, n_s)),
+            "own_price": params.own[None, :] * np.log(skus.price / skus.base_price[None, :]),
+            "cross_price": params.brand_cross[sku_brand][None, :] * (np.log(skus.cross) - log_cross_ref[None, :]),
+            "discount": cfg.discount_effect * skus.discount,
+            "promo": np.broadcast_to(cfg.promo_effect * (promo_days / cal.days)[:, None], (n_t, n_s)),
             "nps": cfg.nps_effect * (nps[:, sku_brand] - 50.0),
         }
     )
-    beta_scale = 1.0
-    if extended:
-        media = response_sku * media_mult[sku_brand][None, :, None]  # (T, S, C), 0 at zero spend for every form
-        if cfg.media_share is not None:
-            beta_scale = _beta_scale(sum(effects.values()), media.sum(-1), cfg.media_share)
-            media = media * beta_scale
-        for c, ch in enumerate(cfg.channels):
-            effects[f"media_{ch.name}"] = media[:, :, c]
-    else:
-        for c, ch in enumerate(cfg.channels):
-            effects[f"media_{ch.name}"] = response[:, c][:, None] * media_mult[sku_brand][None, :]
-    mu = sum(effects.values())  # (T, S)
-    noise = rng.normal(0.0, cfg.noise_sd, (n_t, n_s))
-    log_gmv = mu + noise
-    gmv = np.exp(log_gmv)
-    units = np.maximum(np.round(gmv / price), 1.0)
+    return effects, sensitivity
 
-    # --- truth: contributions on the noiseless median, ROI per channel
+
+def _add_media_effects(effects: dict[str, np.ndarray], cfg: SyntheticConfig, media: _Media, mult: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    """Add each channel's ``media_<name>`` term to ``effects`` (``mult``: (S,) brand multiplier of each SKU).
+
+    Returns the beta scale (``media_share``; 1 otherwise) and, per channel, what zero spend takes off the mean log GMV.
+    """
+    beta_scale = 1.0
+    if media.response_zero is None:  # spend units
+        effect = media.response * mult[None, :, None]  # (T, S, C), 0 at zero spend for every form
+        if cfg.media_share is not None:
+            beta_scale = _beta_scale(sum(effects.values()), effect.sum(-1), cfg.media_share)
+            effect = effect * beta_scale
+        for c, ch in enumerate(cfg.channels):
+            effects[f"media_{ch.name}"] = effect[:, :, c]
+        return beta_scale, [effect[:, :, c] for c in range(len(cfg.channels))]
+    for c, ch in enumerate(cfg.channels):
+        effects[f"media_{ch.name}"] = media.response[:, c][:, None] * mult[None, :]
+    return beta_scale, [(media.response[:, c] - media.response_zero[c])[:, None] * mult[None, :] for c in range(len(cfg.channels))]
+
+
+def _contributions(cfg: SyntheticConfig, mu: np.ndarray, drops: list[np.ndarray], spend: np.ndarray) -> tuple[dict, dict]:
+    """Per channel: contribution in rupees on the noiseless median (GMV minus GMV without the channel) and ROI."""
     median_gmv = np.exp(mu)
     contributions, roi = {}, {}
     for c, ch in enumerate(cfg.channels):
-        if extended:
-            drop = media[:, :, c]
-        else:
-            drop = (response[:, c] - response_zero[c])[:, None] * media_mult[sku_brand][None, :]
-        contrib = float((median_gmv - np.exp(mu - drop)).sum())
+        contrib = float((median_gmv - np.exp(mu - drops[c])).sum())
         contributions[ch.name] = contrib
         roi[ch.name] = contrib / float(spend[:, c].sum()) if spend[:, c].sum() > 0 else float("nan")
-    resid = log_gmv - mu
-    noise_floor_r2 = float(1 - (resid**2).sum() / ((log_gmv - log_gmv.mean()) ** 2).sum())
+    return contributions, roi
 
+
+def _frames(
+    cfg: SyntheticConfig, cal: _Calendar, skus: _Skus, media: _Media, gmv: np.ndarray, units: np.ndarray,
+    promo_days: np.ndarray, nps: np.ndarray, mu: np.ndarray, effects: dict[str, np.ndarray], extended: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long panel (one row per period × SKU, the canonical columns) and the per-row truth (mean and terms)."""
+    n_t, n_s, sku_brand, periods = cfg.n_periods, len(skus.skus), skus.sku_brand, cal.periods
     tt, ss = np.meshgrid(np.arange(n_t), np.arange(n_s), indexing="ij")
     tt, ss = tt.ravel(), ss.ravel()
     frame = pd.DataFrame(
         {
             PERIOD: periods[tt],
-            BRAND: np.array(brands)[sku_brand[ss]],
-            SKU: np.array(skus)[ss],
+            BRAND: np.array(skus.brands)[sku_brand[ss]],
+            SKU: np.array(skus.skus)[ss],
             GMV: gmv[tt, ss],
             UNITS: units[tt, ss],
-            PRICE: price[tt, ss],
-            MRP: mrp[tt, ss],
-            CROSS_PRICE: cross[tt, ss],
-            DISCOUNT: discount[tt, ss],
+            PRICE: skus.price[tt, ss],
+            MRP: skus.mrp[tt, ss],
+            CROSS_PRICE: skus.cross[tt, ss],
+            DISCOUNT: skus.discount[tt, ss],
             PROMO_DAYS: promo_days[tt],
             NPS: nps[tt, sku_brand[ss]],
         }
@@ -538,58 +650,68 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticPanel:
     if extended:
         # national spend repeats on every row of the period (counted once); a brand's spend is split over its SKUs
         # by size, so the rows of a period add up to what was spent, as a panel CSV with per-row spend does
-        size = np.exp(base_log)
+        unit_of_sku, n_u = media.unit_of_sku, media.unit_spend.shape[1]
+        size = np.exp(skus.base_log)
         within = size / np.bincount(unit_of_sku, weights=size, minlength=n_u)[unit_of_sku] if cfg.spend_level == "brand" else np.ones(n_s)
-        row_spend = unit_spend[tt, unit_of_sku[ss], :] * within[ss][:, None]  # (rows, C)
+        row_spend = media.unit_spend[tt, unit_of_sku[ss], :] * within[ss][:, None]  # (rows, C)
         for c, ch in enumerate(cfg.channels):
             frame[spend_col(ch.name)] = row_spend[:, c]
         frame[TOTAL_SPEND] = row_spend.sum(1)
     else:
         for c, ch in enumerate(cfg.channels):
-            frame[spend_col(ch.name)] = spend[tt, c]
-        frame[TOTAL_SPEND] = spend.sum(1)[tt]
+            frame[spend_col(ch.name)] = media.spend[tt, c]
+        frame[TOTAL_SPEND] = media.spend.sum(1)[tt]
     frame = frame.sort_values([PERIOD, BRAND, SKU], kind="stable").reset_index(drop=True)
     frame[ROW] = np.arange(len(frame)) + 2  # line in panel.csv (header = line 1)
     frame[FIT_WEIGHT] = 1.0
     truth_rows = pd.DataFrame(
-        {PERIOD: periods[tt], SKU: np.array(skus)[ss], "log_gmv_mean": mu[tt, ss], **{f"effect_{k}": v[tt, ss] for k, v in effects.items()}}
+        {PERIOD: periods[tt], SKU: np.array(skus.skus)[ss], "log_gmv_mean": mu[tt, ss], **{f"effect_{k}": v[tt, ss] for k, v in effects.items()}}
     )
     truth_rows = truth_rows.sort_values([PERIOD, SKU], kind="stable").reset_index(drop=True)
+    return frame, truth_rows
 
-    truth = {
+
+def _truth(cfg: SyntheticConfig, skus: _Skus, params: _Params, media: _Media, contributions: dict, roi: dict, noise_floor_r2: float) -> dict:
+    """The truth of the original generator: every parameter, contributions, ROI, the noise floor."""
+    brands, sku_names, sku_brand, spend = skus.brands, skus.skus, skus.sku_brand, media.spend
+    return {
         "config": _config_dict(cfg),
         "brands": brands,
-        "skus": {s: brands[sku_brand[i]] for i, s in enumerate(skus)},
-        "own_price_elasticity": {s: float(own[i]) for i, s in enumerate(skus)},
-        "brand_own_price_elasticity": {b: float(brand_own[i]) for i, b in enumerate(brands)},
-        "cross_price_elasticity": {b: float(brand_cross[i]) for i, b in enumerate(brands)},
-        "media_brand_multiplier": {b: float(media_mult[i]) for i, b in enumerate(brands)},
+        "skus": {s: brands[sku_brand[i]] for i, s in enumerate(sku_names)},
+        "own_price_elasticity": {s: float(params.own[i]) for i, s in enumerate(sku_names)},
+        "brand_own_price_elasticity": {b: float(params.brand_own[i]) for i, b in enumerate(brands)},
+        "cross_price_elasticity": {b: float(params.brand_cross[i]) for i, b in enumerate(brands)},
+        "media_brand_multiplier": {b: float(params.media_mult[i]) for i, b in enumerate(brands)},
         "adstock_decay": {ch.name: ch.decay for ch in cfg.channels},
-        "adstock_mean_inr": {ch.name: float(adstock_mean[c]) for c, ch in enumerate(cfg.channels)},
+        "adstock_mean_inr": {ch.name: float(media.adstock_mean[c]) for c, ch in enumerate(cfg.channels)},
         "contribution_inr": contributions,
         "roi": roi,
         "total_spend_inr": {ch.name: float(spend[:, c].sum()) for c, ch in enumerate(cfg.channels)},
         "noise_sd": cfg.noise_sd,
         "noise_floor_r2_log_gmv": noise_floor_r2,
-        "base_price_inr": {s: float(base_price[i]) for i, s in enumerate(skus)},
+        "base_price_inr": {s: float(skus.base_price[i]) for i, s in enumerate(sku_names)},
     }
-    if extended:
-        all_media = sum(effects[f"media_{ch.name}"] for ch in cfg.channels)
-        total_contrib = sum(contributions.values())
-        truth.update(
-            {
-                "media_share_of_gmv": float((median_gmv - np.exp(mu - all_media)).sum() / median_gmv.sum()),
-                "contribution_share": {k: v / total_contrib for k, v in contributions.items()} if total_contrib else {},
-                "media_beta_scale": float(beta_scale),
-                "spend_level": cfg.spend_level,
-                "saturation_by_channel": {ch.name: ch.saturation or cfg.saturation for ch in cfg.channels},
-                "adstock_by_channel": {ch.name: ch.adstock or cfg.adstock for ch in cfg.channels},
-            }
-        )
-        if festive:
-            truth["festival_calendar"] = {n: list(FESTIVALS[n].dates) for n in fest_names}
-            truth["festival_brand_sensitivity"] = {b: float(sensitivity[i]) for i, b in enumerate(brands)}
-    return SyntheticPanel(frame=frame, truth=truth, truth_rows=truth_rows, config=cfg)
+
+
+def _scenario_truth(
+    cfg: SyntheticConfig, cal: _Calendar, skus: _Skus, effects: dict, mu: np.ndarray, contributions: dict, beta_scale: float, sensitivity: np.ndarray | None
+) -> dict:
+    """The truth keys a panel with scenario options adds (module docstring)."""
+    median_gmv = np.exp(mu)
+    all_media = sum(effects[f"media_{ch.name}"] for ch in cfg.channels)
+    total_contrib = sum(contributions.values())
+    out = {
+        "media_share_of_gmv": float((median_gmv - np.exp(mu - all_media)).sum() / median_gmv.sum()),
+        "contribution_share": {k: v / total_contrib for k, v in contributions.items()} if total_contrib else {},
+        "media_beta_scale": float(beta_scale),
+        "spend_level": cfg.spend_level,
+        "saturation_by_channel": {ch.name: ch.saturation or cfg.saturation for ch in cfg.channels},
+        "adstock_by_channel": {ch.name: ch.adstock or cfg.adstock for ch in cfg.channels},
+    }
+    if cal.festive:
+        out["festival_calendar"] = {n: list(FESTIVALS[n].dates) for n in cal.fest_names}
+        out["festival_brand_sensitivity"] = {b: float(sensitivity[i]) for i, b in enumerate(skus.brands)}
+    return out
 
 
 def _new_spend(cfg: SyntheticConfig) -> bool:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from nam_mmm.data.calendar.frequency import iso_dates, snap_to_period_start
 from nam_mmm.data.panel import (
     BRAND,
     DISCOUNT,
@@ -35,14 +37,14 @@ from nam_mmm.data.panel import (
     Panel,
     spend_col,
 )
-from nam_mmm.data.parsing import (
+from nam_mmm.data.sources.parsing import (
     line_numbers,
     parse_dates_checked,
     read_csv_checked,
     require_columns,
     to_numeric_checked,
 )
-from nam_mmm.data.report import Finding, ValidationReport
+from nam_mmm.data.quality.report import Finding, ValidationReport
 from nam_mmm.errors import DataError
 
 DEFAULT_ROOT = "../shared/data/dtmart"
@@ -92,14 +94,6 @@ def _name_key(name: str) -> str:
     return re.sub(r"[\s._]+", "_", name.strip().lower())
 
 
-def _iso(periods: Sequence[pd.Timestamp] | pd.Index) -> list[str]:
-    return [pd.Timestamp(p).strftime("%Y-%m-%d") for p in periods]
-
-
-def _month_start(dates: pd.Series) -> pd.Series:
-    return dates.dt.to_period("M").dt.start_time.astype("datetime64[ns]")
-
-
 def _safe_ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     """``num / den`` with NaN where the denominator is zero or missing."""
     den = den.where(den != 0)
@@ -135,7 +129,7 @@ def _load_nps(path: Path, months: pd.DatetimeIndex) -> pd.Series:
     file = str(path)
     df = read_csv_checked(path)
     require_columns(df, ["Date", "NPS"], file)
-    month = _month_start(parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")))
+    month = snap_to_period_start(parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")), "MS")
     dup = month.duplicated(keep=False)
     if dup.any():
         raise DataError(
@@ -159,7 +153,7 @@ def _load_promo_days(path: Path, months: pd.DatetimeIndex) -> tuple[pd.Series, i
     require_columns(df, ["Date"], file)
     days = parse_dates_checked(df["Date"], file, "Date", formats=("%m/%d/%Y", "ISO8601")).dt.normalize()
     unique_days = pd.Series(days.unique())
-    per_month = _month_start(unique_days).value_counts()
+    per_month = snap_to_period_start(unique_days, "MS").value_counts()
     outside = int(per_month[~per_month.index.isin(months)].sum())
     return per_month.reindex(months, fill_value=0).astype("float64"), outside
 
@@ -175,12 +169,72 @@ def _crosscheck_media(path: Path, rupees: pd.DataFrame, second_file: str) -> lis
     A cell disagrees when ``|crores * 1e7 - rupees| > max(0.06e7, 1% of rupees)``; a missing cell counts
     as zero spend, so blank in one file and NA in the other agree.
     """
-    file = str(path)
+    file, second_name = str(path), Path(second_file).name
     if not path.exists():
         return [
             Finding("warning", "media_crosscheck", "file not found; media spend cross-check skipped", file=file)
         ]
     df = read_csv_checked(path)
+    periods = _media_months(df, file)
+    findings: list[Finding] = []
+    only_second = rupees.index.difference(periods)
+    if len(only_second):
+        findings.append(
+            Finding(
+                "warning",
+                "media_crosscheck",
+                f"months in {second_name} missing here; not cross-checked",
+                file=file,
+                periods=iso_dates(only_second),
+            )
+        )
+    channel_findings, agree, total = _crosscheck_channels(df, periods, rupees, file, second_name)
+    findings.extend(channel_findings)
+    findings.append(
+        Finding(
+            "info",
+            "media_crosscheck",
+            f"{agree} of {total} month x channel spend cells agree with {second_name} "
+            f"(crores x 1e7 vs rupees, tolerance max(0.06 crore, 1%); missing = 0)",
+            file=file,
+        )
+    )
+    return findings
+
+
+def _crosscheck_channels(df: pd.DataFrame, periods: pd.DatetimeIndex, rupees: pd.DataFrame, file: str, second_name: str) -> tuple[list[Finding], int, int]:
+    """Each Secondfile spend column against the MediaInvestment.csv column of the same name (``Total.Investment`` ~
+    ``Total Investment``) over the months both have: the findings, the cells that agree, the cells compared."""
+    findings: list[Finding] = []
+    lines = dict(zip(periods, line_numbers(df.index), strict=True))
+    by_key = {_name_key(c): c for c in df.columns}
+    common = periods.intersection(rupees.index)
+    agree = 0
+    total = 0
+    for second_col in rupees.columns:
+        media_col = by_key.get(_name_key(second_col))
+        if media_col is None:
+            findings.append(
+                Finding(
+                    "warning",
+                    "media_crosscheck",
+                    f"no column matching {second_name} column '{second_col}'; not cross-checked",
+                    file=file,
+                )
+            )
+            continue
+        crores = to_numeric_checked(df[media_col], file, media_col)
+        crores.index = periods
+        off, finding = _crosscheck_channel(crores.reindex(common), rupees[second_col].reindex(common), lines, file, media_col, f"{second_name} column '{second_col}'")
+        total += len(common)
+        agree += int((~off).sum())
+        if finding is not None:
+            findings.append(finding)
+    return findings, agree, total
+
+
+def _media_months(df: pd.DataFrame, file: str) -> pd.DatetimeIndex:
+    """The month start of each ``MediaInvestment.csv`` row, from its ``Year`` and ``Month`` columns (each month once)."""
     require_columns(df, ["Year", "Month"], file)
     year = to_numeric_checked(df["Year"], file, "Year")
     month = to_numeric_checked(df["Month"], file, "Month")
@@ -198,67 +252,31 @@ def _crosscheck_media(path: Path, rupees: pd.DataFrame, second_file: str) -> lis
         raise DataError(
             f"month {periods[dup][0]:%Y-%m} appears twice", file=file, column="Month", rows=line_numbers(df.index[dup])
         )
-    findings: list[Finding] = []
-    lines = dict(zip(periods, line_numbers(df.index), strict=True))
-    by_key = {_name_key(c): c for c in df.columns}
-    common = periods.intersection(rupees.index)
-    only_second = rupees.index.difference(periods)
-    if len(only_second):
-        findings.append(
-            Finding(
-                "warning",
-                "media_crosscheck",
-                f"months in {Path(second_file).name} missing here; not cross-checked",
-                file=file,
-                periods=_iso(only_second),
-            )
-        )
-    agree = 0
-    total = 0
-    for second_col in rupees.columns:
-        media_col = by_key.get(_name_key(second_col))
-        if media_col is None:
-            findings.append(
-                Finding(
-                    "warning",
-                    "media_crosscheck",
-                    f"no column matching {Path(second_file).name} column '{second_col}'; not cross-checked",
-                    file=file,
-                )
-            )
-            continue
-        crores = to_numeric_checked(df[media_col], file, media_col)
-        crores.index = periods
-        a = (crores.reindex(common) * CRORE).fillna(0.0)
-        b = rupees[second_col].reindex(common).fillna(0.0)
-        tol = np.maximum(CROSSCHECK_ABS_TOL, CROSSCHECK_REL_TOL * b.abs())
-        off = (a - b).abs() > tol
-        total += len(common)
-        agree += int((~off).sum())
-        if off.any():
-            first = off[off].index[0]
-            findings.append(
-                Finding(
-                    "warning",
-                    "media_crosscheck",
-                    f"spend disagrees with {Path(second_file).name} column '{second_col}' "
-                    f"(e.g. {first:%Y-%m}: {a[first] / CRORE:g} crores here vs {b[first]:.4g} rupees there)",
-                    file=file,
-                    column=media_col,
-                    rows=sorted(lines[p] for p in off[off].index),
-                    periods=_iso(off[off].index),
-                )
-            )
-    findings.append(
-        Finding(
-            "info",
-            "media_crosscheck",
-            f"{agree} of {total} month x channel spend cells agree with {Path(second_file).name} "
-            f"(crores x 1e7 vs rupees, tolerance max(0.06 crore, 1%); missing = 0)",
-            file=file,
-        )
+    return periods
+
+
+def _crosscheck_channel(
+    crores: pd.Series, rupees: pd.Series, lines: dict, file: str, media_col: str, other: str
+) -> tuple[pd.Series, Finding | None]:
+    """One channel's months: which disagree (``|crores * 1e7 - rupees|`` beyond the tolerance; missing = 0), and a
+    warning naming them (``None`` when all agree). ``lines``: month -> line of the MediaInvestment.csv row."""
+    a = (crores * CRORE).fillna(0.0)
+    b = rupees.fillna(0.0)
+    tol = np.maximum(CROSSCHECK_ABS_TOL, CROSSCHECK_REL_TOL * b.abs())
+    off = (a - b).abs() > tol
+    if not off.any():
+        return off, None
+    first = off[off].index[0]
+    return off, Finding(
+        "warning",
+        "media_crosscheck",
+        f"spend disagrees with {other} "
+        f"(e.g. {first:%Y-%m}: {a[first] / CRORE:g} crores here vs {b[first]:.4g} rupees there)",
+        file=file,
+        column=media_col,
+        rows=sorted(lines[p] for p in off[off].index),
+        periods=iso_dates(off[off].index),
     )
-    return findings
 
 
 def load_dtmart(
@@ -292,98 +310,132 @@ def load_dtmart(
     root_path = Path(root).resolve()
     if not root_path.is_dir():
         raise DataError(f"DT Mart data folder not found (expected it to hold {SECONDFILE})", file=str(root_path))
-    second_path = root_path / SECONDFILE
-    second = str(second_path)
-    raw = read_csv_checked(second_path)
+    wide = _read_secondfile(root_path / SECONDFILE, families)
+    second = wide.file
     report = ValidationReport()
 
+    month_level, nps_source, sale_path = _month_level(wide, root_path, report)
+    spend_rupees = pd.DataFrame({col: wide.num[col].to_numpy() for col in [TOTAL_COLUMN, *CHANNEL_COLUMNS]}, index=wide.month)
+    spend_rupees = spend_rupees[~spend_rupees.index.duplicated()]
+    report.extend(_crosscheck_media(root_path / MEDIA_FILE, spend_rupees, second))
+
+    sources = _column_sources(second, nps_source, sale_path)
+    return Panel(
+        frame=_long_frame(wide, month_level),
+        channels=list(CHANNEL_COLUMNS.values()),
+        freq="MS",
+        source=second,
+        controls=[],
+        column_sources=sources,
+        report=report,
+    )
+
+
+@dataclass
+class _Wide:
+    """``Secondfile.csv`` as read: the text cells, the categories and their families, each row's month, numbers."""
+
+    file: str
+    raw: pd.DataFrame
+    categories: list[str]
+    family_of: dict[str, str]
+    month: pd.Series  # month start of each row
+    months: pd.DatetimeIndex  # the months, sorted
+    num: dict[str, pd.Series]  # column -> numbers (category, total and channel columns)
+
+
+def _month_level(wide: _Wide, root: Path, report: ValidationReport) -> tuple[pd.DataFrame, str, Path]:
+    """The columns of one value per Secondfile row (month), shared by every category of that month: the line,
+    spend, total spend, NPS and promotion days; and where NPS and the promotion days came from."""
+    month_level = pd.DataFrame({PERIOD: wide.month, ROW: pd.Series(line_numbers(wide.raw.index), index=wide.raw.index, dtype="int64")})
+    for col, channel in CHANNEL_COLUMNS.items():
+        month_level[spend_col(channel)] = wide.num[col]
+    month_level[TOTAL_SPEND] = wide.num[TOTAL_COLUMN]
+    nps_values, nps_source = _brand_health(root / NPS_FILE, wide, report)
+    month_level[NPS] = nps_values.to_numpy()
+    sale_path = root / SALE_FILE
+    promo, outside = _load_promo_days(sale_path, wide.months)
+    month_level[PROMO_DAYS] = wide.month.map(promo).astype("float64").to_numpy()
+    if outside:
+        report.add(
+            Finding("info", "promo_days", f"{outside} sale days fall outside the panel's months", file=str(sale_path))
+        )
+    return month_level, nps_source, sale_path
+
+
+def _read_secondfile(path: Path, families: Mapping[str, Sequence[str]] | None) -> _Wide:
+    second = str(path)
+    raw = read_csv_checked(path)
     categories = [c[len("Revenue_") :] for c in raw.columns if c.startswith("Revenue_") and len(c) > len("Revenue_")]
     if not categories:
         raise DataError("no Revenue_<category> columns", file=second, column="Revenue_*", rows=[1], row_label="line")
     family_of = _resolve_families(families, categories, second)
     category_cols = [col for cat in categories for col in _category_columns(cat).values()]
     require_columns(raw, ["Date", *category_cols, TOTAL_COLUMN, *CHANNEL_COLUMNS], second)
-
-    month = _month_start(parse_dates_checked(raw["Date"], second, "Date", formats=("ISO8601", "%m/%d/%Y")))
+    month = snap_to_period_start(parse_dates_checked(raw["Date"], second, "Date", formats=("ISO8601", "%m/%d/%Y")), "MS")
     months = pd.DatetimeIndex(month.unique()).sort_values()
     num = {col: to_numeric_checked(raw[col], second, col) for col in [*category_cols, TOTAL_COLUMN, *CHANNEL_COLUMNS]}
-    rows = pd.Series(line_numbers(raw.index), index=raw.index, dtype="int64")
+    return _Wide(second, raw, categories, family_of, month, months, num)
 
-    # Month-level columns: one value per Secondfile row, shared by every category of that month.
-    month_level = pd.DataFrame({PERIOD: month, ROW: rows})
-    for col, channel in CHANNEL_COLUMNS.items():
-        month_level[spend_col(channel)] = num[col]
-    month_level[TOTAL_SPEND] = num[TOTAL_COLUMN]
 
-    # Brand health: MonthlyNPSscore.csv, cross-checked against Secondfile's NPS column.
-    nps_path = root_path / NPS_FILE
+def _brand_health(nps_path: Path, wide: _Wide, report: ValidationReport) -> tuple[pd.Series, str]:
+    """NPS of each Secondfile row and where it came from: ``MonthlyNPSscore.csv``, cross-checked against
+    Secondfile's own ``NPS`` column (findings in ``report``), or that column when the file is missing."""
+    second, raw, month, months = wide.file, wide.raw, wide.month, wide.months
     second_nps = to_numeric_checked(raw["NPS"], second, "NPS") if "NPS" in raw.columns else None
-    if nps_path.exists():
-        nps_by_month = _load_nps(nps_path, months)
-        nps_values = month.map(nps_by_month).astype("float64")
-        no_nps = nps_by_month.index[nps_by_month.isna()]
-        if len(no_nps):
-            report.add(
-                Finding(
-                    "warning", "nps", "no NPS for these months", file=str(nps_path), column="NPS", periods=_iso(no_nps)
-                )
-            )
-        if second_nps is not None:
-            diff = (nps_values - second_nps).abs()
-            off = (diff > NPS_TOL) | (nps_values.isna() != second_nps.isna())
-            if off.any():
-                report.add(
-                    Finding(
-                        "warning",
-                        "nps_crosscheck",
-                        f"NPS differs from {SECONDFILE} column 'NPS' by more than {NPS_TOL}",
-                        file=str(nps_path),
-                        column="NPS",
-                        periods=_iso(sorted(month[off].unique())),
-                    )
-                )
-            else:
-                report.add(
-                    Finding(
-                        "info",
-                        "nps_crosscheck",
-                        f"NPS agrees with {SECONDFILE} column 'NPS' in all {len(months)} months",
-                        file=str(nps_path),
-                        column="NPS",
-                    )
-                )
-        nps_source = f"{nps_path}:NPS"
-    elif second_nps is not None:
-        nps_values = second_nps
+    if not nps_path.exists():
+        if second_nps is None:
+            raise DataError(f"file not found (and {SECONDFILE} has no NPS column)", file=str(nps_path))
         report.add(
             Finding("warning", "nps", f"file not found; NPS taken from {SECONDFILE} column 'NPS'", file=str(nps_path))
         )
-        nps_source = f"{second}:NPS"
-    else:
-        raise DataError(f"file not found (and {SECONDFILE} has no NPS column)", file=str(nps_path))
-    month_level[NPS] = nps_values.to_numpy()
-
-    sale_path = root_path / SALE_FILE
-    promo, outside = _load_promo_days(sale_path, months)
-    month_level[PROMO_DAYS] = month.map(promo).astype("float64").to_numpy()
-    if outside:
+        return second_nps, f"{second}:NPS"
+    nps_by_month = _load_nps(nps_path, months)
+    nps_values = month.map(nps_by_month).astype("float64")
+    no_nps = nps_by_month.index[nps_by_month.isna()]
+    if len(no_nps):
         report.add(
-            Finding("info", "promo_days", f"{outside} sale days fall outside the panel's months", file=str(sale_path))
+            Finding(
+                "warning", "nps", "no NPS for these months", file=str(nps_path), column="NPS", periods=iso_dates(no_nps)
+            )
         )
+    if second_nps is not None:
+        report.add(_nps_crosscheck(nps_values, second_nps, month, len(months), str(nps_path)))
+    return nps_values, f"{nps_path}:NPS"
 
-    spend_rupees = pd.DataFrame({col: num[col].to_numpy() for col in [TOTAL_COLUMN, *CHANNEL_COLUMNS]}, index=month)
-    spend_rupees = spend_rupees[~spend_rupees.index.duplicated()]
-    report.extend(_crosscheck_media(root_path / MEDIA_FILE, spend_rupees, second))
 
-    # Reshape wide -> long: one block of rows per category.
+def _nps_crosscheck(nps_values: pd.Series, second_nps: pd.Series, month: pd.Series, n_months: int, file: str) -> Finding:
+    """Whether the NPS file agrees with Secondfile's ``NPS`` column (within :data:`NPS_TOL`) in every month."""
+    diff = (nps_values - second_nps).abs()
+    off = (diff > NPS_TOL) | (nps_values.isna() != second_nps.isna())
+    if off.any():
+        return Finding(
+            "warning",
+            "nps_crosscheck",
+            f"NPS differs from {SECONDFILE} column 'NPS' by more than {NPS_TOL}",
+            file=file,
+            column="NPS",
+            periods=iso_dates(sorted(month[off].unique())),
+        )
+    return Finding(
+        "info",
+        "nps_crosscheck",
+        f"NPS agrees with {SECONDFILE} column 'NPS' in all {n_months} months",
+        file=file,
+        column="NPS",
+    )
+
+
+def _long_frame(wide: _Wide, month_level: pd.DataFrame) -> pd.DataFrame:
+    """Reshape wide -> long: one block of rows per category, the month-level columns joined to each."""
     blocks = []
-    for cat in categories:
+    for cat in wide.categories:
         cols = _category_columns(cat)
-        revenue, units, mrp_total, discount_total = (num[cols[k]] for k in ("revenue", "units", "mrp", "discount"))
+        revenue, units, mrp_total, discount_total = (wide.num[cols[k]] for k in ("revenue", "units", "mrp", "discount"))
         block = pd.DataFrame(
             {
-                PERIOD: month,
-                BRAND: family_of[cat],
+                PERIOD: wide.month,
+                BRAND: wide.family_of[cat],
                 SKU: cat,
                 GMV: revenue,
                 UNITS: units,
@@ -391,7 +443,7 @@ def load_dtmart(
                 MRP: _safe_ratio(mrp_total, units),
                 DISCOUNT: _safe_ratio(discount_total, mrp_total),
             },
-            index=raw.index,
+            index=wide.raw.index,
         )
         blocks.append(block.join(month_level.drop(columns=[PERIOD])))
     frame = pd.concat(blocks, ignore_index=True)
@@ -399,10 +451,12 @@ def load_dtmart(
     frame[SKU] = frame[SKU].astype(str)
     frame[FIT_WEIGHT] = 1.0
     order = [PERIOD, BRAND, SKU, GMV, UNITS, PRICE, MRP, DISCOUNT, PROMO_DAYS, NPS, TOTAL_SPEND]
-    channels = list(CHANNEL_COLUMNS.values())
-    frame = frame[[*order, *(spend_col(c) for c in channels), ROW, FIT_WEIGHT]]
-    frame = frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True)
+    frame = frame[[*order, *(spend_col(c) for c in CHANNEL_COLUMNS.values()), ROW, FIT_WEIGHT]]
+    return frame.sort_values([PERIOD, BRAND, SKU], kind="mergesort").reset_index(drop=True)
 
+
+def _column_sources(second: str, nps_source: str, sale_path: Path) -> dict[str, str]:
+    """Canonical column -> the ``file:column`` it was read or derived from."""
     sources = {
         PERIOD: f"{second}:Date",
         SKU: f"{second}:Revenue_*",
@@ -417,12 +471,4 @@ def load_dtmart(
     }
     for col, channel in CHANNEL_COLUMNS.items():
         sources[spend_col(channel)] = f"{second}:{col}"
-    return Panel(
-        frame=frame,
-        channels=channels,
-        freq="MS",
-        source=second,
-        controls=[],
-        column_sources=sources,
-        report=report,
-    )
+    return sources

@@ -4,11 +4,13 @@ One sin/cos pair of the month cannot represent a Diwali peak that moves between 
 so price and media absorb it. Two remedies, both linear in the model (``seasonality`` role), so they extrapolate
 to unseen years exactly:
 
-* :func:`fourier_terms`: ``sin/cos(2π·k·t)`` of the position ``t`` in the year, for ``k = 2..order`` (``k = 1`` is
+* :func:`~nam_mmm.data.calendar.features.fourier_terms`: ``sin/cos(2π·k·t)`` of the position ``t`` in the year, for ``k = 2..order`` (``k = 1`` is
   the existing ``month_sin``/``month_cos``);
 * :func:`event_shares`: per event, the share of a period's days inside the event window
   ``[date − days_before, date + days_after]`` (0 … 1), from :data:`EVENTS` (Indian retail, 2014–2027) or a calendar
   the user gives in config.
+
+A served model keeps its events as plain dicts (:func:`events_to_dicts`, :func:`events_from_dicts`).
 """
 
 from __future__ import annotations
@@ -114,14 +116,11 @@ def event_shares(period: pd.Series, calendar: pd.DatetimeIndex, events: dict[str
     return pd.DataFrame(out, index=period.index)
 
 
-def fourier_terms(period: pd.Series, order: int) -> pd.DataFrame:
-    """``fourier_sin_k`` / ``fourier_cos_k`` of the position in the year, for k = 2..order (k = 1 is month_sin/cos)."""
-    if order < 1:
-        raise ConfigError(f"data.features.fourier_order must be >= 1, got {order}")
-    p = pd.to_datetime(period)
-    pos = ((p.dt.dayofyear - 1) / np.where(p.dt.is_leap_year, 366.0, 365.0)).to_numpy()
-    cols = {}
-    for k in range(2, order + 1):
-        cols[f"fourier_sin_{k}"] = np.sin(2 * np.pi * k * pos)
-        cols[f"fourier_cos_{k}"] = np.cos(2 * np.pi * k * pos)
-    return pd.DataFrame(cols, index=period.index)
+def events_to_dicts(events: dict[str, Event]) -> dict[str, dict]:
+    """Events as plain data (``name -> {dates, days_before, days_after}``), as a served model stores them."""
+    return {k: {"dates": list(e.dates), "days_before": e.days_before, "days_after": e.days_after} for k, e in events.items()}
+
+
+def events_from_dicts(spec: dict[str, dict]) -> dict[str, Event]:
+    """The events of :func:`events_to_dicts`' plain data."""
+    return {k: Event(tuple(e["dates"]), int(e["days_before"]), int(e["days_after"])) for k, e in spec.items()}

@@ -128,13 +128,7 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
     """
     p = Path(path)
     file = str(path)
-    if not p.exists():
-        raise DataError("file not found", file=file)
-    if p.is_dir():
-        raise DataError("expected a CSV file, found a folder", file=file)
-    if p.stat().st_size == 0:
-        raise DataError("file is empty (0 bytes)", file=file)
-    check_utf8(p)
+    _check_file(p, file)
     names = _read_header(p)
     counts = Counter(names)
     dupes = [name for name in names if counts[name] > 1]
@@ -142,6 +136,27 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
         raise DataError(
             "duplicate column name (after stripping spaces)", file=file, column=dupes[0], rows=[1], row_label="line"
         )
+    df = _read_cells(p, names, file)
+    blank = df.isna().all(axis=1)
+    df = df.loc[~blank]
+    if df.empty:
+        raise DataError("file is empty (header only, no data rows)", file=file, rows=[1], row_label="line")
+    return df
+
+
+def _check_file(p: Path, file: str) -> None:
+    """Refuse a path that is not there, a folder, an empty file or a file that is not UTF-8 text."""
+    if not p.exists():
+        raise DataError("file not found", file=file)
+    if p.is_dir():
+        raise DataError("expected a CSV file, found a folder", file=file)
+    if p.stat().st_size == 0:
+        raise DataError("file is empty (0 bytes)", file=file)
+    check_utf8(p)
+
+
+def _read_cells(p: Path, names: list[str], file: str) -> pd.DataFrame:
+    """Every cell as stripped text (missing markers as NaN), the columns named ``names``, blank lines kept."""
     try:
         df = pd.read_csv(
             p,
@@ -166,10 +181,6 @@ def read_csv_checked(path: str | Path) -> pd.DataFrame:
     for col in df.columns:
         text = df[col].astype(str).str.strip()
         df[col] = text.where(~text.isin(MISSING_MARKERS), np.nan)
-    blank = df.isna().all(axis=1)
-    df = df.loc[~blank]
-    if df.empty:
-        raise DataError("file is empty (header only, no data rows)", file=file, rows=[1], row_label="line")
     return df
 
 
@@ -317,33 +328,11 @@ def parse_dates_checked(
             "missing date", file=_file_name(file), column=column, rows=line_numbers(series.index[missing])
         )
     text = series.astype(str).str.strip()
-    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
-    todo = pd.Series(True, index=series.index)
-
-    def take(parsed: pd.Series) -> None:
-        ok = parsed.notna()
-        out.loc[parsed.index[ok]] = parsed[ok]
-        todo.loc[parsed.index[ok]] = False
-
     if formats is None or formats in DATE_ORDERS:
-        take(_parse_with(text, "ISO8601", file, column))
-        rest = text[todo]
-        order = formats if formats in DATE_ORDERS else date_order(rest, file, column)
-        parts = rest.str.extract(_DMY).dropna()
-        if len(parts):
-            day, month = (parts[0], parts[2]) if order == DAY_FIRST else (parts[2], parts[0])
-            iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
-            take(_parse_with(iso, "%Y-%m-%d", file, column))
-        tried = {DAY_FIRST: "YYYY-MM-DD or D/M/YYYY", MONTH_FIRST: "YYYY-MM-DD or M/D/YYYY"}.get(
-            str(order), "YYYY-MM-DD, D/M/YYYY or M/D/YYYY"
-        )
+        out, tried = _parse_iso_or_dmy(text, formats, file, column)
     else:
-        fmts = (formats,) if isinstance(formats, str) else tuple(formats)
-        for fmt in fmts:
-            if not todo.any():
-                break
-            take(_parse_with(text[todo], fmt, file, column))
-        tried = " or ".join(_FORMAT_NAMES.get(f, f) for f in fmts)
+        out, tried = _parse_formats(text, (formats,) if isinstance(formats, str) else tuple(formats), file, column)
+    todo = out.isna()
     if todo.any():
         bad = text[todo]
         raise DataError(
@@ -353,6 +342,41 @@ def parse_dates_checked(
             rows=line_numbers(bad.index),
         )
     return out
+
+
+def _take(out: pd.Series, parsed: pd.Series) -> None:
+    """Copy the parsed cells of ``parsed`` into ``out`` (the cells still to parse are NaT in ``out``)."""
+    ok = parsed.notna()
+    out.loc[parsed.index[ok]] = parsed[ok]
+
+
+def _parse_iso_or_dmy(text: pd.Series, order: str | None, file: str | Path, column: str) -> tuple[pd.Series, str]:
+    """ISO-8601 cells, then ``D/M/YYYY``-shaped ones in the order ``order`` (:data:`DAY_FIRST` / :data:`MONTH_FIRST`)
+    or the order :func:`date_order` reads from the column; NaT where neither applies, and what was tried."""
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    _take(out, _parse_with(text, "ISO8601", file, column))
+    rest = text[out.isna()]
+    order = order if order in DATE_ORDERS else date_order(rest, file, column)
+    parts = rest.str.extract(_DMY).dropna()
+    if len(parts):
+        day, month = (parts[0], parts[2]) if order == DAY_FIRST else (parts[2], parts[0])
+        iso = parts[3] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
+        _take(out, _parse_with(iso, "%Y-%m-%d", file, column))
+    tried = {DAY_FIRST: "YYYY-MM-DD or D/M/YYYY", MONTH_FIRST: "YYYY-MM-DD or M/D/YYYY"}.get(
+        str(order), "YYYY-MM-DD, D/M/YYYY or M/D/YYYY"
+    )
+    return out, tried
+
+
+def _parse_formats(text: pd.Series, fmts: tuple[str, ...], file: str | Path, column: str) -> tuple[pd.Series, str]:
+    """Each cell with the first of ``fmts`` that parses it; NaT where none does, and what was tried."""
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for fmt in fmts:
+        todo = out.isna()
+        if not todo.any():
+            break
+        _take(out, _parse_with(text[todo], fmt, file, column))
+    return out, " or ".join(_FORMAT_NAMES.get(f, f) for f in fmts)
 
 
 def to_numeric_checked(series: pd.Series, file: str | Path, column: str) -> pd.Series:

@@ -22,11 +22,11 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from nam_mmm.data.adstock import lag_stack
-from nam_mmm.data.features import FeatureTable
-from nam_mmm.data.folds import Fold
+from nam_mmm.data.features.model_inputs import media_lag_stacks, sku_brand_index, sku_spend_series
+from nam_mmm.data.features.scaling import FittedScaler, fit_scaler
+from nam_mmm.data.features.table import FeatureTable
+from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.data.panel import BRAND, FIT_WEIGHT, GMV, PERIOD, SKU
-from nam_mmm.data.scaling import FittedScaler, fit_scaler
 
 
 class DictDataset(Dataset):
@@ -76,19 +76,12 @@ def panel_arrays(table: FeatureTable) -> PanelArrays:
     sku_idx = df[SKU].map({s: i for i, s in enumerate(skus)}).to_numpy()
     period_idx = df[PERIOD].map(pd.Series(np.arange(len(periods)), index=periods)).to_numpy()
     x = df[[s.name for s in table.model_specs]].to_numpy(dtype=float)
-    if panel.channels:
-        by_period = panel.spend_by_period().to_numpy(dtype=float)
-        if panel.national_spend():
-            media = lag_stack(by_period, table.config.max_lag)[period_idx]
-        else:  # SKU-level spend: lag within each SKU's own series, all SKUs in one lag stack
-            n_t, n_s, n_c, lags = len(periods), len(skus), len(panel.channels), table.config.max_lag + 1
-            series = np.zeros((n_t, n_s, n_c))
-            series[period_idx, sku_idx] = df[panel.spend_columns].to_numpy(dtype=float)
-            stacked = lag_stack(series.reshape(n_t, n_s * n_c), table.config.max_lag).reshape(n_t, n_s, n_c, lags)
-            media = stacked[period_idx, sku_idx]
-    else:
-        by_period = np.zeros((len(periods), 0))
-        media = np.zeros((len(df), 0, table.config.max_lag + 1))
+    by_period = panel.spend_by_period().to_numpy(dtype=float) if panel.channels else np.zeros((len(periods), 0))
+    if panel.national_spend():
+        media = media_lag_stacks(by_period, table.config.max_lag, period_idx)
+    else:  # SKU-level spend: lag within each SKU's own series
+        series = sku_spend_series(len(periods), len(skus), df[panel.spend_columns].to_numpy(dtype=float), period_idx, sku_idx)
+        media = media_lag_stacks(series, table.config.max_lag, period_idx, sku_idx)
     gmv = df[GMV].to_numpy(dtype=float)
     weight = df[FIT_WEIGHT].to_numpy(dtype=float) * (gmv > 0)
     log_gmv = np.log(np.where(gmv > 0, gmv, 1.0))
@@ -135,9 +128,7 @@ class PanelDataModule(L.LightningDataModule):
 
     @property
     def sku_brand(self) -> np.ndarray:
-        brands = self.table.panel.brands
-        mapping = self.table.panel.sku_brand
-        return np.array([brands.index(mapping[s]) for s in self.table.panel.skus])
+        return sku_brand_index(self.table.panel.skus, self.table.panel.sku_brand)
 
     def split_mask(self, name: str) -> np.ndarray:
         periods = {"train": self.fold.train, "val": self.fold.val, "test": self.fold.test, "all": self.arrays.periods}[name]
