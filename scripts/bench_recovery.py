@@ -101,6 +101,19 @@ def code_version() -> str:
     return f"code: commit {head}" + (f", with uncommitted changes in {', '.join(changed)}" if changed else " (clean)")
 
 
+def _plan_text() -> str:
+    """The fold plan the runs used, in words (from ``recovery_suite.fold_plan``, as the runs got it)."""
+    from nam_mmm.evaluation.recovery_suite import fold_plan
+
+    parts = []
+    for label, n, freq, unit in (("weekly", 104, "W", "week"), ("monthly", 48, "MS", "month")):
+        plan = fold_plan(n, freq)
+        val = plan["val_size"]
+        slice_text = f"{val}-{unit} early-stopping slice" if val else "no early-stopping slice: every fold trains to max epochs"
+        parts.append(f"{label} {plan['test_size']} {unit}s, {slice_text}")
+    return "; ".join(parts)
+
+
 def fmt(value: float, spec: str) -> str:
     return "n/a" if value is None or not np.isfinite(value) else spec.format(value)
 
@@ -246,7 +259,7 @@ def write_report(args, records, failures, notes, scenarios, seeds, epochs, wall,
         "",
         "HR-NAM: `python train.py validation=walk_forward logger=none data=recovery data.source.scenario=<s> data.source.seed=<n>` "
         "(shared panels: `data=scenario_shared data.source.path=<panel.csv>`) with four walk-forward test blocks at the end of the "
-        "calendar (weekly 13 weeks, 8-week early-stopping slice; monthly 6 months, 4-month slice), "
+        f"calendar ({_plan_text()}), "
         + (f"`trainer.max_epochs={epochs}`" if epochs else "the data config's max epochs (1500)")
         + (f", extra overrides `{' '.join(args.overrides)}`" if args.overrides else ", every other setting at its default")
         + ". ROI / contributions / elasticities are the fold ensemble's on every period (its `roi.csv`, `contributions.csv`, "
