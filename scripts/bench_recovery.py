@@ -35,6 +35,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,6 +100,17 @@ def code_version() -> str:
         return "code: not a git checkout"
     changed = [line[3:] for line in dirty.splitlines()]
     return f"code: commit {head}" + (f", with uncommitted changes in {', '.join(changed)}" if changed else " (clean)")
+
+
+class Job(NamedTuple):
+    """One HR-NAM run of the suite: what to train and what to score it with."""
+
+    kind: str  # "scenario" | "shared"
+    tag: str  # label in the console and the failures list
+    run_dir: Path
+    overrides: list[str]
+    context: Any  # (scenario, seed) or (folder, truth, n_rows)
+    size: int  # rows: larger runs start first
 
 
 def _plan_text() -> str:
@@ -166,14 +178,14 @@ def main() -> None:
     records, failures, notes = [], [], []
 
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = []  # (kind, tag, run_dir, overrides, context, rows: the start order)
+        jobs: list[Job] = []
         for scenario in scenarios:
             for seed in seeds:
                 cfg = scenario_config(scenario, seed)
                 plan = fold_plan(cfg.n_periods, cfg.freq)
                 overrides = ["data=recovery", f"data.source.scenario={scenario}", f"data.source.seed={seed}", *[f"data.walk_forward.{k}={v}" for k, v in plan.items()], *extra]
                 size = cfg.n_periods * cfg.n_brands * cfg.skus_per_brand
-                jobs.append(("scenario", f"{scenario} seed {seed}", Path(tmp) / f"{scenario}_seed{seed}", overrides, (scenario, seed), size))
+                jobs.append(Job("scenario", f"{scenario} seed {seed}", Path(tmp) / f"{scenario}_seed{seed}", overrides, (scenario, seed), size))
 
         shared_root = args.shared_dir or SHARED_DIR
         panels = [] if args.no_shared else shared_panels(shared_root)
@@ -181,6 +193,7 @@ def main() -> None:
             notes.append("shared panels skipped (--no-shared)")
         elif not panels:
             notes.append(f"shared panels skipped: {shared_root} is absent or holds no panel.csv + truth.json")
+            print(notes[-1], flush=True)
         for folder in panels:
             header = pd.read_csv(folder / "panel.csv", nrows=0).columns
             n_rows = sum(1 for _ in open(folder / "panel.csv")) - 1
@@ -199,16 +212,13 @@ def main() -> None:
                 *[f"data.walk_forward.{k}={v}" for k, v in plan.items()],
                 *extra,
             ]
-            jobs.append(("shared", folder.name, Path(tmp) / f"shared_{folder.name}", overrides, (folder, truth, n_rows), n_rows))
-
-        def train(job):
-            return run_train(job[3], job[2], args.logs)
+            jobs.append(Job("shared", folder.name, Path(tmp) / f"shared_{folder.name}", overrides, (folder, truth, n_rows), n_rows))
 
         # the largest panels start first, so a parallel pool does not end on one long run; scored in list order
         with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-            futures = {i: pool.submit(train, jobs[i]) for i in sorted(range(len(jobs)), key=lambda i: -jobs[i][5])}
+            futures = {i: pool.submit(run_train, jobs[i].overrides, jobs[i].run_dir, args.logs) for i in sorted(range(len(jobs)), key=lambda i: -jobs[i].size)}
             outcomes = [futures[i].result() for i in range(len(jobs))]
-        for (kind, tag, run_dir, _, context, _rows), (seconds, error) in zip(jobs, outcomes, strict=True):
+        for (kind, tag, run_dir, _, context, _), (seconds, error) in zip(jobs, outcomes, strict=True):
             if error:
                 failures.append((tag, error))
                 print(f"{tag}: FAILED {error}", flush=True)
