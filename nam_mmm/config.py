@@ -51,6 +51,11 @@ class LossConfig:
             unit second moment it is ``β²``, so it is the ridge penalty of the same design (0 = off; ``auto``: the
             fold's cross-validated ridge penalty, resolved per fold by :func:`nam_mmm.training.shrinkage.ridge_shrinkage`
             before the loss is built).
+        lambda_media: function-space ridge on the media channels only, added to ``lambda_function``: the weight
+            of the mean over fitted rows of each channel's squared contribution. Media curves start at 0 at zero
+            spend, so this is a prior that a channel does nothing unless the fit asks for it (the half-normal
+            media priors of Bayesian MMMs); national spend that moves with the season otherwise lets media
+            absorb seasonality (0 = off).
         violation_tol: a grid step counts as a violation when it goes the wrong way by more than this.
     """
 
@@ -64,11 +69,14 @@ class LossConfig:
     lambda_bounds: float = 1.0
     lambda_l2: float = 1.0
     lambda_function: Any = 0.0  # a number >= 0 or 'auto' (checked in __post_init__)
+    lambda_media: float = 0.0
     violation_tol: float = 1e-6
 
     def __post_init__(self) -> None:
         if isinstance(self.lambda_function, str) and self.lambda_function != "auto":
             raise ConfigError(f"loss.lambda_function must be a number >= 0 or auto, got {self.lambda_function!r}")
+        if self.lambda_media < 0:
+            raise ConfigError(f"loss.lambda_media must be >= 0, got {self.lambda_media!r}")
 
     def constraint_weight(self, epoch: int) -> float:
         if self.constraint_warmup_epochs <= 0:

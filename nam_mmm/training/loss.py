@@ -97,7 +97,9 @@ class CompositeLoss:
         terms.update(shape_terms(model, cfg, rates, groups))
         terms["l2"] = model.l2_penalty()
         w = batch["weight"]
-        terms["function"] = ((out["contrib"] ** 2) * w[:, None]).sum() / w.sum().clamp_min(1.0)
+        sq = (out["contrib"] ** 2) * w[:, None]
+        terms["function"] = sq.sum() / w.sum().clamp_min(1.0)
+        terms["media_function"] = sq[:, model.n_scalar :].sum() / w.sum().clamp_min(1.0)
         lam_c = cfg.constraint_weight(epoch)
         terms["lambda_constraint"] = torch.tensor(lam_c)
         terms["total"] = (
@@ -108,5 +110,6 @@ class CompositeLoss:
             + cfg.lambda_bounds * terms["bounds"]
             + cfg.lambda_l2 * terms["l2"]
             + cfg.lambda_function * terms["function"]
+            + cfg.lambda_media * terms["media_function"]
         )
         return terms
