@@ -445,3 +445,25 @@ def test_fixed_adstock_is_not_a_parameter() -> None:
     model = make_model(2, 1, seed=11, perturb=0.0, learn_adstock=False)
     assert "adstock_logit" not in dict(model.named_parameters())
     torch.testing.assert_close(model.adstock_decay(), torch.tensor([0.3, 0.5, 0.7]))
+
+
+def test_media_penalty_is_the_media_columns_mean_square_and_enters_the_total(float64) -> None:
+    from nam_mmm.training.loss import CompositeLoss
+
+    model = make_model(2, 2)
+    rows = make_rows(model, 12)
+    with torch.no_grad():
+        out = fwd(model, rows)
+    weight = torch.ones(12, dtype=torch.float64)
+    weight[:4] = 0.0  # rows outside the fit do not count
+    batch = {**rows, "log_gmv": torch.zeros(12, dtype=torch.float64), "weight": weight}
+    with torch.no_grad():  # the curve-grid terms
+        base = CompositeLoss({"lambda_media": 0.0})(model, out, batch, epoch=100, rates=False)
+        shrunk = CompositeLoss({"lambda_media": 2.5})(model, out, batch, epoch=100, rates=False)
+    media = out["contrib"][4:, model.n_scalar :]
+    assert media.abs().sum() > 0 and model.n_media == len(CHANNELS)
+    assert float(shrunk["media_function"]) == pytest.approx(float((media**2).sum() / 8))
+    assert float(shrunk["media_function"]) < float(shrunk["function"])  # the scalar features are not in it
+    assert float(shrunk["total"] - base["total"]) == pytest.approx(2.5 * float(shrunk["media_function"]))
+    with pytest.raises(Exception, match="lambda_media"):
+        CompositeLoss({"lambda_media": -1.0})
