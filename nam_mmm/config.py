@@ -8,7 +8,7 @@ torch, no Lightning): every entry point imports it before composing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nam_mmm.errors import ConfigError
@@ -55,7 +55,11 @@ class LossConfig:
             of the mean over fitted rows of each channel's squared contribution. Media curves start at 0 at zero
             spend, so this is a prior that a channel does nothing unless the fit asks for it (the half-normal
             media priors of Bayesian MMMs); national spend that moves with the season otherwise lets media
-            absorb seasonality (0 = off).
+            absorb seasonality (0 = off; ``cv``: chosen from ``lambda_media_grid`` by a forecast inside the first
+            fold's training window, :mod:`nam_mmm.training.selection`).
+        lambda_media_grid: the penalties ``lambda_media: cv`` chooses from.
+        lambda_media_tolerance: ``cv`` takes the largest penalty whose inner forecast error is within this
+            relative margin of the best one.
         violation_tol: a grid step counts as a violation when it goes the wrong way by more than this.
     """
 
@@ -69,14 +73,23 @@ class LossConfig:
     lambda_bounds: float = 1.0
     lambda_l2: float = 1.0
     lambda_function: Any = 0.0  # a number >= 0 or 'auto' (checked in __post_init__)
-    lambda_media: float = 0.0
+    lambda_media: Any = 0.0  # a number >= 0 or 'cv' (checked in __post_init__)
+    lambda_media_grid: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3])
+    lambda_media_tolerance: float = 0.05
     violation_tol: float = 1e-6
 
     def __post_init__(self) -> None:
         if isinstance(self.lambda_function, str) and self.lambda_function != "auto":
             raise ConfigError(f"loss.lambda_function must be a number >= 0 or auto, got {self.lambda_function!r}")
-        if self.lambda_media < 0:
+        if isinstance(self.lambda_media, str):
+            if self.lambda_media != "cv":
+                raise ConfigError(f"loss.lambda_media must be a number >= 0 or cv, got {self.lambda_media!r}")
+        elif self.lambda_media < 0:
             raise ConfigError(f"loss.lambda_media must be >= 0, got {self.lambda_media!r}")
+        if not self.lambda_media_grid or any(float(g) < 0 for g in self.lambda_media_grid):
+            raise ConfigError(f"loss.lambda_media_grid must be a non-empty list of numbers >= 0, got {list(self.lambda_media_grid)!r}")
+        if self.lambda_media_tolerance < 0:
+            raise ConfigError(f"loss.lambda_media_tolerance must be >= 0, got {self.lambda_media_tolerance!r}")
 
     def constraint_weight(self, epoch: int) -> float:
         if self.constraint_warmup_epochs <= 0:

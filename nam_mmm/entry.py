@@ -261,8 +261,8 @@ def _builders(cfg: DictConfig, table, n_folds: int, parents: list, opened: list)
     strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
 
-    def make_module(dm) -> NAMModule:
-        fold_loss = vars(loss)
+    def make_module(dm, lambda_media: float | None = None) -> NAMModule:
+        fold_loss = vars(loss) if lambda_media is None else {**vars(loss), "lambda_media": float(lambda_media)}
         if loss.lambda_function == "auto":  # the fold's own cross-validated ridge penalty (training periods only)
             fold_loss = {**fold_loss, "lambda_function": ridge_shrinkage(dm)}
         return NAMModule(model_config(dm, settings, constraints), loss=fold_loss, strategy=strategy, max_epochs=int(cfg.trainer.max_epochs), **optimizer)
@@ -276,6 +276,23 @@ def _builders(cfg: DictConfig, table, n_folds: int, parents: list, opened: list)
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, min_epochs=min_epochs)
 
     return make_module, make_trainer
+
+
+def _select_media_shrinkage(cfg: DictConfig, table, folds):
+    """``loss.lambda_media: cv``: choose the penalty inside the first fold's training window
+    (:mod:`nam_mmm.training.selection`) and write the chosen number into ``cfg.loss.lambda_media``, so every fold
+    and every bootstrap refit trains with it. None when the penalty is a number."""
+    if cfg.loss.get("lambda_media") != "cv":
+        return None
+    from nam_mmm.training.selection import select_media_shrinkage
+
+    make_module, make_trainer = _builders(cfg, table, len(folds), [], [])  # inner fits: no loggers
+    grid, tolerance = list(cfg.loss.lambda_media_grid), float(cfg.loss.lambda_media_tolerance)
+    choice = select_media_shrinkage(table, folds[0], grid, tolerance, make_module, make_trainer, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    cfg.loss.lambda_media = choice.chosen
+    errors = ", ".join(f"{g:g}: {'—' if e is None else f'{e:.4g}'}" for g, e in zip(choice.grid, choice.inner_mse_log, strict=True))
+    print(f"loss.lambda_media=cv chose {choice.chosen:g} (inner forecast {choice.inner_test} after {choice.inner_train}; log MSE {errors}; {choice.reason})")
+    return choice
 
 
 def _bootstrap(cfg: DictConfig, table, folds, result):
@@ -335,6 +352,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     if not ident.ok:
         print(f"warning: {ident.message()}")
 
+    media_choice = _select_media_shrinkage(cfg, table, folds)
     make_module, make_trainer = _builders(cfg, table, len(folds), parents, opened)
     fold_results = run_folds(
         table, folds, make_module, make_trainer, lambda f: folder.checkpoint_path(f.index, len(folds)),
@@ -345,6 +363,8 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     acceptance_cfg = cfg.validation.get("acceptance")
     criteria = AcceptanceCriteria(**OmegaConf.to_container(acceptance_cfg, resolve=True)) if acceptance_cfg else AcceptanceCriteria()
     result = summarize_run(fold_results, panel.truth, criteria)
+    if media_choice is not None:
+        result.metrics["lambda_media_selection"] = media_choice.to_dict()
     intervals = _bootstrap(cfg, table, folds, result)
     predictor = Predictor.from_datamodule([m.eval() for m in result.members], fold_results[-1].datamodule)  # the served model
     result.metrics["identifiability_ok"] = ident.ok

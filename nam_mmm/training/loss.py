@@ -92,6 +92,8 @@ class CompositeLoss:
         cfg = self.config
         if isinstance(cfg.lambda_function, str):
             raise ValueError("loss.lambda_function=auto must be resolved per fold before training (ridge_shrinkage)")
+        if isinstance(cfg.lambda_media, str):
+            raise ValueError("loss.lambda_media=cv must be resolved before training (nam_mmm.training.selection)")
         target = (batch["log_gmv"] - model.y_center[batch["sku"]]) / model.y_scale
         terms = {"fit": fit_loss(out["pred"], target, batch["weight"], cfg.fit, cfg.huber_delta)}
         terms.update(shape_terms(model, cfg, rates, groups))

@@ -53,6 +53,7 @@ def run_folds(
                 "best_epoch": result.best_epoch,
                 "fit_seconds": round(result.fit_seconds, 3),
                 "lambda_function": float(result.module.loss_fn.config.lambda_function),
+                "lambda_media": float(result.module.loss_fn.config.lambda_media),
             }
         )
         runs.append(FoldResult(fold, evaluation, result.module.model, dm))
