@@ -169,3 +169,21 @@ def test_report_says_which_channels_cannot_be_told_apart(walk_forward_run, holdo
     health = pd.read_csv(walk_forward_run / "health.csv")
     assert (health[(health["check"] == "identifiability") & health["subject"].isin(named)]["verdict"] == "fail").all()
     assert "can tell the 5 channels apart" in (holdout_run / "report.html").read_text(encoding="utf-8")
+
+
+def test_pdf_of_a_run_with_many_features_and_channels_keeps_its_two_pages(walk_forward_run, tmp_path):
+    """A panel with dozens of controls and channels (the shared large_business panel) once ran the ROI chart off
+    page 1 (a negative axes height, and the run ended in a traceback): the lists are cut with a pointer to the
+    HTML report and the chart keeps its room."""
+    import dataclasses
+
+    from nam_mmm.reporting.pdf import write_pdf
+    from nam_mmm.reporting.run_data import RunData
+
+    run = RunData.load(walk_forward_run)
+    el = run.elasticities
+    extra = pd.concat([el[el["level"] == "all"].assign(feature=f"control_{k}") for k in range(40)], ignore_index=True)
+    crowded = dataclasses.replace(run, elasticities=pd.concat([el, extra], ignore_index=True))
+    path = write_pdf(crowded, tmp_path / "summary.pdf")
+    raw = path.read_bytes()
+    assert len(re.findall(rb"/Type\s*/Page\b", raw)) == 2

@@ -19,6 +19,8 @@ from nam_mmm.reporting.style import ACTUAL, GREY, colour, report_style
 A4 = (8.27, 11.69)
 PAGES = ["Summary: accuracy, elasticities, channels", "Limits: what the data cannot tell, health, budget"]
 WRAP = 92
+ELASTICITY_FLOOR = 0.42  # page 1: elasticity bullets stop below this height (figure coordinates), "… and N more"
+MIN_CHART = 0.08  # page 1: the ROI chart needs at least this much height, else report.html has it
 
 
 class _Writer:
@@ -77,16 +79,23 @@ def _summary_page(fig, run: RunData) -> None:
     rows = text.elasticity_rows(run)
     interval_kind = str(rows["interval"].iloc[0]) if len(rows) else "none"
     show_interval = interval_kind not in ("none", "row_spread_10_90")
-    for r in rows.itertuples():
+    for i, r in enumerate(rows.itertuples()):
+        if w.y < ELASTICITY_FLOOR:  # many features (controls, channels): keep room for the channels and the chart
+            w.para(f"… and {len(rows) - i} more in report.html (Elasticities).", size=9, colour_=GREY)
+            break
         extra = f"  ({text.elasticity_text(r.lower)} to {text.elasticity_text(r.upper)})" if show_interval else ""
         w.para(f"{short(r.feature)}: {text.elasticity_text(r.elasticity)}{extra}", size=9.5, bullet=True)
     w.para("Elasticity = % change of GMV for a 1 % change of the input. " + ("Ranges: " + text.interval_words(interval_kind) + "." if show_interval else "No estimation interval in this run."), size=8, colour_=GREY)
     w.heading("Best and worst channels")
     for line in text.channel_sentences(run):
         w.para(line, bullet=True)
-    height = min(0.32, max(0.12, 0.035 * len(run.roi) + 0.06))
+    room = w.y - 0.07  # the chart's axes end above the text; its labels need the margin below
+    if room < MIN_CHART:
+        w.para("The ROI chart is in report.html (no room left on this page).", size=8, colour_=GREY)
+        return
+    height = min(0.32, max(0.12, 0.035 * len(run.roi) + 0.06), room)
     bottom = max(0.05, w.y - height - 0.02)
-    _roi_chart(fig, run, (0.22, bottom, 0.68, min(height, w.y - 0.07)))
+    _roi_chart(fig, run, (0.22, bottom, 0.68, height))
 
 
 def _limits_page(fig, run: RunData) -> None:
