@@ -37,6 +37,7 @@ def test_the_inner_split_holds_out_the_windows_last_periods_and_refuses_a_short_
 def test_log_mse_uses_fitted_rows_with_positive_gmv_only():
     frame = pd.DataFrame({"actual": [100.0, 100.0, 0.0, 50.0], "predicted": [100.0 * math.e, 5.0, 5.0, 5.0], "fit_weight": [1, 0, 1, 1]})
     assert log_mse(frame) == pytest.approx((1.0 + math.log(0.1) ** 2) / 2)
+    assert math.isnan(log_mse(frame.assign(predicted=[100.0, 5.0, 5.0, math.inf])))  # a diverged fit scores nothing
 
 
 def test_lambda_media_accepts_cv_and_rejects_other_words_and_bad_grids():

@@ -54,8 +54,12 @@ def inner_fold(fold: Fold, horizon: int) -> Fold | None:
 
 
 def log_mse(frame: pd.DataFrame) -> float:
-    """Mean squared error of log GMV over rows with a fit weight and positive actual and predicted GMV."""
-    rows = frame[(frame["fit_weight"] > 0) & (frame["actual"] > 0) & (frame["predicted"] > 0)]
+    """Mean squared error of log GMV over rows with a fit weight and positive actual and predicted GMV; NaN when
+    any such row's prediction is not finite (a diverged fit never wins on the rows it happened to get right)."""
+    fitted = frame[(frame["fit_weight"] > 0) & (frame["actual"] > 0)]
+    if not np.isfinite(fitted["predicted"].to_numpy(float)).all():
+        return float("nan")
+    rows = fitted[fitted["predicted"] > 0]
     if not len(rows):
         return float("nan")
     err = np.log(rows["predicted"].to_numpy(float)) - np.log(rows["actual"].to_numpy(float))
