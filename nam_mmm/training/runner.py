@@ -57,6 +57,16 @@ class FitResult:
     best_epoch: int
 
 
+def train_fold(table, fold, make_module, make_trainer, seed: int = 0, batch_size: int | None = None) -> FitResult:
+    """Seed, build the fold's datamodule, module (``make_module(dm)``) and trainer (``make_trainer(fold, module)``),
+    and fit: the one place a fold model is trained (walk-forward folds and the inner fits of
+    :mod:`nam_mmm.training.selection`)."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    dm = PanelDataModule(table, fold, batch_size=batch_size, seed=seed)
+    module = make_module(dm)
+    return fit_fold(dm, module, make_trainer(fold, module))
+
+
 def fit_fold(dm: PanelDataModule, module: NAMModule, trainer: L.Trainer) -> FitResult:
     """Train ``module`` on the fold of ``dm``; the best validation weights are restored at the end."""
     start = time.perf_counter()

@@ -24,8 +24,9 @@ from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.attribution import predictions
+from nam_mmm.evaluation.metrics import rmse
 from nam_mmm.training.module import NAMModule
-from nam_mmm.training.runner import fit_fold
+from nam_mmm.training.runner import train_fold
 
 
 @dataclass
@@ -62,8 +63,7 @@ def log_mse(frame: pd.DataFrame) -> float:
     rows = fitted[fitted["predicted"] > 0]
     if not len(rows):
         return float("nan")
-    err = np.log(rows["predicted"].to_numpy(float)) - np.log(rows["actual"].to_numpy(float))
-    return float(np.mean(err**2))
+    return rmse(np.log(rows["actual"].to_numpy(float)), np.log(rows["predicted"].to_numpy(float))) ** 2
 
 
 def choose(grid: list[float], errors: list[float], tolerance: float) -> tuple[float, str]:
@@ -98,12 +98,9 @@ def select_media_shrinkage(
         )
     errors = []
     for lam in grid:
-        L.seed_everything(seed, workers=True, verbose=False)
-        dm = PanelDataModule(table, inner, batch_size=batch_size, seed=seed)
-        module = make_module(dm, lam)
-        fit_fold(dm, module, make_trainer(inner, module))
-        module.model.eval()
-        errors.append(log_mse(predictions(module.model, dm, "test")))
+        fit = train_fold(table, inner, lambda dm, lam=lam: make_module(dm, lam), make_trainer, seed, batch_size)
+        fit.module.model.eval()
+        errors.append(log_mse(predictions(fit.module.model, fit.datamodule, "test")))
     chosen, reason = choose(grid, errors, tolerance)
     spans = inner.describe()
     return MediaShrinkageChoice(chosen, grid, [None if not np.isfinite(e) else e for e in errors], spans["train"], spans["test"], tolerance, reason)

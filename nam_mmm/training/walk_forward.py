@@ -18,7 +18,7 @@ from nam_mmm.data.folds.splitters import Fold
 from nam_mmm.evaluation.report import evaluate_fold
 from nam_mmm.evaluation.run_result import FoldResult
 from nam_mmm.training.module import NAMModule
-from nam_mmm.training.runner import fit_fold
+from nam_mmm.training.runner import train_fold
 
 
 def run_folds(
@@ -37,11 +37,8 @@ def run_folds(
     run by raising)."""
     runs = []
     for fold in folds:
-        L.seed_everything(seed, workers=True, verbose=False)
-        dm = PanelDataModule(table, fold, batch_size=batch_size, seed=seed)
-        module = make_module(dm)
-        trainer = make_trainer(fold, module)
-        result = fit_fold(dm, module, trainer)
+        result = train_fold(table, fold, make_module, make_trainer, seed, batch_size)
+        dm, trainer = result.datamodule, result.trainer
         trainer.save_checkpoint(checkpoint_path(fold))  # collective under DDP; rank 0 writes
         if not trainer.is_global_zero:
             continue  # under DDP every process trains; only the first one evaluates and writes files
