@@ -295,16 +295,18 @@ def _select_media_shrinkage(cfg: DictConfig, table, folds):
     return choice
 
 
-def _bootstrap(cfg: DictConfig, table, folds, result):
-    """Block-bootstrap refits (``intervals.enabled``): their intervals replace the result's attribution tables."""
+def _bootstrap(cfg: DictConfig, table, folds, result, media_choice=None):
+    """Block-bootstrap refits (``intervals.enabled``): their intervals replace the result's attribution tables.
+    ``media_choice``: the ``loss.lambda_media: cv`` selection, whose admissible penalties widen the intervals."""
     if not (cfg.get("intervals") and cfg.intervals.get("enabled")):
         return None
-    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals
+    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, penalty_allowance
     from nam_mmm.evaluation.run_result import CONTRIBUTION_COLUMNS
 
     make_module, make_trainer = _builders(cfg, table, len(folds), [], [])  # refits: no loggers
     settings = IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True))
-    intervals = bootstrap_intervals(result, table, make_module, make_trainer, settings, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    penalty = penalty_allowance(media_choice.estimates, media_choice.admissible, media_choice.chosen) if media_choice and media_choice.estimates else None
+    intervals = bootstrap_intervals(result, table, make_module, make_trainer, settings, seed=int(cfg.seed), batch_size=cfg.batch_size, penalty=penalty)
     result.elasticities, result.roi = intervals.elasticities, intervals.roi
     result.contributions = intervals.roi[CONTRIBUTION_COLUMNS]
     return intervals
@@ -365,7 +367,7 @@ def _train(cfg: DictConfig, parents: list, opened: list) -> float:
     result = summarize_run(fold_results, panel.truth, criteria)
     if media_choice is not None:
         result.metrics["lambda_media_selection"] = media_choice.to_dict()
-    intervals = _bootstrap(cfg, table, folds, result)
+    intervals = _bootstrap(cfg, table, folds, result, media_choice)
     predictor = Predictor.from_datamodule([m.eval() for m in result.members], fold_results[-1].datamodule)  # the served model
     result.metrics["identifiability_ok"] = ident.ok
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 2)

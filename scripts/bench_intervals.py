@@ -53,8 +53,8 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     import torch
     from omegaconf import OmegaConf
 
-    from nam_mmm.entry import _builders, load_table, make_splitter, quiet_lightning
-    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals
+    from nam_mmm.entry import _builders, _select_media_shrinkage, load_table, make_splitter, quiet_lightning
+    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, penalty_allowance
     from nam_mmm.evaluation.recovery_suite import fold_plan, scenario_config
     from nam_mmm.evaluation.run_result import summarize_run
     from nam_mmm.evaluation.walk_forward import AcceptanceCriteria
@@ -74,6 +74,8 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     started = time.perf_counter()
     table = load_table(cfg.data)
     folds = make_splitter(cfg.validation).split(table.panel.periods)
+    choice = _select_media_shrinkage(cfg, table, folds)  # loss.lambda_media: cv, as train.py chooses it
+    penalty = penalty_allowance(choice.estimates, choice.admissible, choice.chosen) if choice and choice.estimates else None
     make_module, make_trainer = _builders(cfg, table, len(folds), [], [])
     ckpt = workdir / f"{scenario}_{seed}"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,7 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     result = summarize_run(fold_results, table.panel.truth, criteria)
     fold_seconds = time.perf_counter() - started
     iv_cfg = IntervalConfig(resamples=args.resamples, block_length=args.block_length, processes=args.processes, progress=not args.no_progress)
-    tables = bootstrap_intervals(result, table, make_module, make_trainer, iv_cfg, seed=int(cfg.seed), batch_size=cfg.batch_size)
+    tables = bootstrap_intervals(result, table, make_module, make_trainer, iv_cfg, seed=int(cfg.seed), batch_size=cfg.batch_size, penalty=penalty)
     return {
         "scenario": scenario,
         "seed": seed,
@@ -93,6 +95,8 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
         "boot_roi": tables.boot.roi,
         "members_el": tables.members_el,
         "members_roi": tables.members_roi,
+        "penalty": penalty,  # the media penalty's allowance (None: the penalty was a number)
+        "lambda_media": float(cfg.loss.lambda_media),
         "level": iv_cfg.level,
         "info": tables.info,
         "fold_seconds": fold_seconds,
@@ -101,29 +105,32 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     }
 
 
-def with_intervals(panel: dict) -> dict:
+def with_intervals(panel: dict, penalty: bool = True) -> dict:
     """The panel's bootstrap tables, recomputed from its cached replicates and fold-model values with the current
-    :func:`nam_mmm.evaluation.intervals.interval_tables`."""
+    :func:`nam_mmm.evaluation.intervals.interval_tables`; ``penalty=False`` leaves the media penalty's allowance out."""
     from nam_mmm.evaluation.intervals import interval_tables
 
     el, roi = interval_tables(
-        panel["fold_elasticities"], panel["fold_roi"], panel["boot_elasticities"], panel["boot_roi"], panel["level"], panel["members_el"], panel["members_roi"]
+        panel["fold_elasticities"], panel["fold_roi"], panel["boot_elasticities"], panel["boot_roi"], panel["level"], panel["members_el"], panel["members_roi"],
+        panel.get("penalty") if penalty else None,
     )
     return {**panel, "elasticities": el, "roi": roi}
 
 
 def coverage_rows(panel: dict) -> pd.DataFrame:
-    """One row per (quantity, unit): truth, estimate, both intervals and whether each holds the truth."""
+    """One row per (quantity, unit): truth, estimate, the three intervals (``bootstrap``; ``no_penalty``: the same
+    without the media penalty's allowance; ``fold``) and whether each holds the truth."""
+    bare = with_intervals(panel, penalty=False)
     panel = with_intervals(panel)
     rows = []
     own = panel["truth"]["own_price_elasticity"]
-    for kind, el in (("bootstrap", panel["elasticities"]), ("fold", panel["fold_elasticities"])):
+    for kind, el in (("bootstrap", panel["elasticities"]), ("no_penalty", bare["elasticities"]), ("fold", panel["fold_elasticities"])):
         e = el[(el["level"] == "sku") & (el["feature"] == "price")]
         for r in e.itertuples():
             if r.unit in own:
                 rows.append({"kind": kind, "quantity": "own_price_elasticity", "unit": r.unit, "truth": own[r.unit], "estimate": r.elasticity, "lower": r.lower, "upper": r.upper})
     roi_truth = panel["truth"]["roi"]
-    for kind, roi in (("bootstrap", panel["roi"]), ("fold", panel["fold_roi"])):
+    for kind, roi in (("bootstrap", panel["roi"]), ("no_penalty", bare["roi"]), ("fold", panel["fold_roi"])):
         for r in roi.itertuples():
             t = roi_truth.get(r.channel, np.nan)
             if np.isfinite(t) and t != 0:
@@ -147,13 +154,15 @@ def code_version() -> str:
 def summary_table(cov: pd.DataFrame) -> pd.DataFrame:
     """Coverage and mean relative width per scenario × quantity and overall, bootstrap next to the fold interval."""
     def agg(g: pd.DataFrame) -> pd.Series:
-        b, f = g[g["kind"] == "bootstrap"], g[g["kind"] == "fold"]
+        b, f, bare = g[g["kind"] == "bootstrap"], g[g["kind"] == "fold"], g[g["kind"] == "no_penalty"]
         return pd.Series(
             {
                 "n": len(b),
                 "coverage": b["covered"].mean(),
                 "rel. width": b["rel_width"].mean(),
                 "median rel. error": ((b["estimate"] - b["truth"]).abs() / b["truth"].abs()).median(),
+                "coverage w/o penalty allowance": bare["covered"].mean(),
+                "rel. width w/o penalty allowance": bare["rel_width"].mean(),
                 "fold-interval coverage": f["covered"].mean(),
                 "fold-interval rel. width": f["rel_width"].mean(),
             }
@@ -188,7 +197,7 @@ def main() -> None:
         args.cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     panels, failures, cached_n = [], [], 0
-    key = f"r{args.resamples}_b{args.block_length}_e{args.epochs}_{'_'.join(args.overrides)}"
+    key = f"v2_r{args.resamples}_b{args.block_length}_e{args.epochs}_{'_'.join(args.overrides)}"  # v2: with the media penalty's cv choice
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in scenarios:
             for seed in [*args.selection_seeds, *args.seeds]:
@@ -262,7 +271,10 @@ def write_report(args, panels: list[dict], failures: list[str], scenarios: list[
         + (f"(block length {args.block_length} periods)" if args.block_length else "(block length round(n^(1/3)) periods)")
         + ", each scored on every period (`nam_mmm.evaluation.intervals.bias_aware_interval`: around the fold-ensemble mean, the "
         "half-widths of the basic bootstrap interval of the last window's fit, 1.645 sd across the fold models and the bias "
-        "allowance |mean of the refits − last window's fit| + |ensemble mean − last window's fit|, added in quadrature). "
+        "allowance |mean of the refits − last window's fit| + |ensemble mean − last window's fit| and, where `loss.lambda_media: cv` "
+        "chose the media penalty (the recovery data config), the penalty allowance `intervals.penalty_allowance`: on the side they "
+        "move to, how far the estimates move on the inner window under the other grid penalties whose inner forecast error was "
+        "within the tolerance, added in quadrature). `w/o penalty allowance`: the same intervals without that term. "
         "Nominal level 90 %.",
         "",
         "Coverage = share of intervals holding the true value: own-price elasticity per SKU (`elasticities.csv`, level `sku`, "
@@ -298,7 +310,9 @@ def write_report(args, panels: list[dict], failures: list[str], scenarios: list[
         per_panel = every[every["kind"] == "bootstrap"].groupby(["scenario", "seed", "quantity"])["covered"].mean().unstack("quantity").reset_index()
         timing = pd.DataFrame(
             [{"scenario": p["scenario"], "seed": p["seed"], "folds s": p["fold_seconds"], "bootstrap s": p["info"]["seconds"],
-              "refits": p["info"]["resamples"], "block": p["info"]["block_length"], "window": p["info"]["window"]} for p in panels]
+              "refits": p["info"]["resamples"], "block": p["info"]["block_length"], "window": p["info"]["window"],
+              "lambda_media": p.get("lambda_media", float("nan")),
+              "admissible": ", ".join(f"{g:g}" for g in p["penalty"].admissible) if p.get("penalty") is not None else "—"} for p in panels]
         )
         lines += ["Per panel (coverage) and cost:", "", per_panel.merge(timing, on=["scenario", "seed"]).map(_fmt).to_markdown(index=False), ""]
         lines += ["Scenarios:", ""] + [f"- `{s}`: {descriptions[s]}" for s in scenarios] + [""]

@@ -30,10 +30,15 @@ Interval at level ``1 − α`` (``interval`` column), :func:`bias_aware_interval
   the gap between the reported point θ̂ (the fold-ensemble mean, whose early members saw half the data) and the
   fit the refits resample. Its sign is not known, so it widens both sides.
 
-The three add in quadrature to the lower and upper half-widths around the reported point θ̂. Under holdout the
-fold spread and the second bias term are zero. The rule was chosen on the recovery suite's seed 4 (one panel per
-scenario) before it was scored on seeds 1–3 (``experiments/bench/intervals.md``); what it cannot cover is a bias
-the resamples do not show (a shrinkage that holds on every resample alike).
+* when ``loss.lambda_media: cv`` chose the media penalty: a penalty allowance (:func:`penalty_allowance`), on the
+  side it points to, of how far the estimates move under the other penalties whose inner forecast error was within
+  the tolerance. The shrinkage holds on every resample alike, so the refits cannot show the bias it causes; the
+  inner forecast that chose it could not reject the weaker penalties, so neither can the interval.
+
+They add in quadrature to the lower and upper half-widths around the reported point θ̂. Under holdout the
+fold spread and the second bias term are zero. The rule without the penalty allowance was chosen on the recovery
+suite's seed 4 (one panel per scenario) before it was scored on seeds 1–3 (``experiments/bench/intervals.md``);
+what it cannot cover is a bias neither the resamples nor the admissible penalties show.
 
 :func:`block_bootstrap` runs the refits (in parallel processes when ``processes > 1``, a progress bar on stderr),
 :func:`bootstrap_intervals` turns a :class:`~nam_mmm.evaluation.run_result.RunResult` and its replicates into the
@@ -320,22 +325,88 @@ def basic_interval(point: np.ndarray, reps: np.ndarray, level: float) -> tuple[n
     return lo, hi
 
 
-def bias_aware_interval(center: np.ndarray, reference: np.ndarray, reps: np.ndarray, fold_sd: np.ndarray | None, level: float) -> tuple[np.ndarray, np.ndarray]:
+def bias_aware_interval(
+    center: np.ndarray,
+    reference: np.ndarray,
+    reps: np.ndarray,
+    fold_sd: np.ndarray | None,
+    level: float,
+    penalty_up: np.ndarray | None = None,
+    penalty_down: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per column (see the module docstring): around ``center`` (the reported point θ̂), half-widths from
     :func:`basic_interval` of ``reps`` around ``reference`` (θ_ref, the fit the refits resample), ``z · fold_sd``
-    (None or 0 under holdout) and the bias allowance ``|mean θ* − θ_ref| + |θ̂ − θ_ref|``, added in quadrature."""
+    (None or 0 under holdout), the bias allowance ``|mean θ* − θ_ref| + |θ̂ − θ_ref|`` and, on the side each points
+    to, the penalty allowance (``penalty_up`` / ``penalty_down`` ≥ 0, see :func:`penalty_allowance`), added in
+    quadrature."""
     center, reference = np.asarray(center, float), np.asarray(reference, float)
     lo_b, hi_b = basic_interval(reference, reps, level)
     spread = _z(level) * np.nan_to_num(np.zeros_like(center) if fold_sd is None else np.asarray(fold_sd, float))
+    up = np.zeros_like(center) if penalty_up is None else np.nan_to_num(np.asarray(penalty_up, float))
+    down = np.zeros_like(center) if penalty_down is None else np.nan_to_num(np.asarray(penalty_down, float))
     with np.errstate(all="ignore"):
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             bias = np.abs(np.nanmean(reps, axis=0) - reference) + np.abs(center - reference)
-    lo = center - np.sqrt((reference - lo_b) ** 2 + spread**2 + bias**2)
-    hi = center + np.sqrt((hi_b - reference) ** 2 + spread**2 + bias**2)
+    lo = center - np.sqrt((reference - lo_b) ** 2 + spread**2 + bias**2 + down**2)
+    hi = center + np.sqrt((hi_b - reference) ** 2 + spread**2 + bias**2 + up**2)
     return lo, hi
+
+
+@dataclass
+class PenaltyAllowance:
+    """How far the estimates move between the media penalty chosen by ``loss.lambda_media: cv`` and the other
+    penalties its inner forecast could not tell apart, on the inner window: per elasticity (``ELASTICITY_KEYS``)
+    and per channel, the largest move up (``*_up``) and down (``*_down``), both ≥ 0."""
+
+    elasticities: pd.DataFrame  # level, unit, feature, up, down
+    roi: pd.DataFrame  # channel, roi_up, roi_down, marginal_roi_up, marginal_roi_down
+    chosen: float
+    admissible: list[float]
+
+    def describe(self) -> str:
+        others = [g for g in self.admissible if g != self.chosen]
+        if not others:
+            return f"none: loss.lambda_media={self.chosen:g} was the only penalty within the inner forecast's tolerance"
+        return f"estimates under loss.lambda_media={', '.join(f'{g:g}' for g in others)} (within the inner forecast's tolerance of the chosen {self.chosen:g})"
+
+
+def penalty_allowance(estimates: dict[float, tuple[pd.DataFrame, pd.DataFrame]], admissible: list[float], chosen: float) -> PenaltyAllowance:
+    """The :class:`PenaltyAllowance` from the inner models' tables (``estimates``: penalty → (elasticity table,
+    ROI table), as :func:`~nam_mmm.evaluation.attribution.elasticity_table` / ``roi_table`` give them).
+
+    A forecast that cannot tell two penalties apart cannot tell their estimates apart either, and a shrinkage
+    that holds on every bootstrap resample alike is invisible to the refits: so the interval also reaches as far
+    as the estimates move under the admissible penalties, on the side they move to. Zero when the chosen penalty
+    is the only admissible one."""
+    el0, roi0 = estimates[chosen]
+    el_key = el0.set_index(ELASTICITY_KEYS)["elasticity"]
+    roi_key = roi0.set_index("channel")[["roi", "marginal_roi"]]
+    el_up = pd.Series(0.0, index=el_key.index)
+    el_down = el_up.copy()
+    roi_up = pd.DataFrame(0.0, index=roi_key.index, columns=roi_key.columns)
+    roi_down = roi_up.copy()
+    for lam in admissible:
+        if lam == chosen or lam not in estimates:
+            continue
+        el, roi = estimates[lam]
+        d = (el.set_index(ELASTICITY_KEYS)["elasticity"].reindex(el_key.index) - el_key).fillna(0.0)
+        el_up, el_down = np.maximum(el_up, d), np.maximum(el_down, -d)
+        dr = (roi.set_index("channel")[["roi", "marginal_roi"]].reindex(roi_key.index) - roi_key).fillna(0.0)
+        roi_up, roi_down = np.maximum(roi_up, dr), np.maximum(roi_down, -dr)
+    el_table = el_key.index.to_frame(index=False).assign(up=el_up.to_numpy(), down=el_down.to_numpy())
+    roi_table = pd.DataFrame(
+        {
+            "channel": roi_key.index,
+            "roi_up": roi_up["roi"].to_numpy(),
+            "roi_down": roi_down["roi"].to_numpy(),
+            "marginal_roi_up": roi_up["marginal_roi"].to_numpy(),
+            "marginal_roi_down": roi_down["marginal_roi"].to_numpy(),
+        }
+    )
+    return PenaltyAllowance(el_table, roi_table, float(chosen), [float(g) for g in admissible])
 
 
 @dataclass
@@ -384,35 +455,45 @@ def interval_tables(
     level: float,
     members_el: pd.DataFrame | None = None,
     members_roi: pd.DataFrame | None = None,
+    penalty: PenaltyAllowance | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The point tables (``elasticities.csv`` / ``roi.csv`` schema) with the bootstrap interval in ``lower`` /
     ``upper``, ``roi_lower`` … and ``interval``, and ``resamples`` (refits behind each interval).
 
     Holdout (no members): :func:`bias_aware_interval` with θ_ref = the point. Walk-forward (``members_*``: each
     fold model's values, the last one being the window the refits resample): θ_ref = the last fold model, with the
-    fold spread, around the ensemble mean."""
+    fold spread, around the ensemble mean. ``penalty``: the media penalty's allowance (:func:`penalty_allowance`;
+    keys it lacks get none)."""
     walk = members_el is not None
     name = interval_name(level, walk)
     el, roi = elasticities.copy(), roi.copy()
     e_index = pd.MultiIndex.from_frame(el[ELASTICITY_KEYS])
     e_reps = _wide(boot_elasticities, ELASTICITY_KEYS, "elasticity", e_index)
     point = el["elasticity"].to_numpy(float)
+    up = down = None
+    if penalty is not None:
+        pe = penalty.elasticities.set_index(ELASTICITY_KEYS).reindex(e_index).fillna(0.0)
+        up, down = pe["up"].to_numpy(float), pe["down"].to_numpy(float)
     if walk:
         m = members_el.pivot_table(index="member", columns=ELASTICITY_KEYS, values="elasticity", aggfunc="first").reindex(columns=e_index).to_numpy(float)
-        lo, hi = bias_aware_interval(point, m[-1], e_reps, np.std(m, axis=0, ddof=1), level)
+        lo, hi = bias_aware_interval(point, m[-1], e_reps, np.std(m, axis=0, ddof=1), level, up, down)
     else:
-        lo, hi = bias_aware_interval(point, point, e_reps, None, level)
+        lo, hi = bias_aware_interval(point, point, e_reps, None, level, up, down)
     el["lower"], el["upper"], el["interval"] = lo, hi, name
     el["resamples"] = np.sum(np.isfinite(e_reps), axis=0)
     r_index = pd.Index(roi["channel"])
     for c in ("roi", "marginal_roi"):
         reps = _wide(boot_roi, ["channel"], c, r_index)
         point = roi[c].to_numpy(float)
+        up = down = None
+        if penalty is not None:
+            pr = penalty.roi.set_index("channel").reindex(r_index).fillna(0.0)
+            up, down = pr[f"{c}_up"].to_numpy(float), pr[f"{c}_down"].to_numpy(float)
         if walk:
             m = members_roi.pivot_table(index="member", columns="channel", values=c, aggfunc="first").reindex(columns=r_index).to_numpy(float)
-            lo, hi = bias_aware_interval(point, m[-1], reps, np.std(m, axis=0, ddof=1), level)
+            lo, hi = bias_aware_interval(point, m[-1], reps, np.std(m, axis=0, ddof=1), level, up, down)
         else:
-            lo, hi = bias_aware_interval(point, point, reps, None, level)
+            lo, hi = bias_aware_interval(point, point, reps, None, level, up, down)
         roi[f"{c}_lower"], roi[f"{c}_upper"] = lo, hi
     roi["interval"] = name
     roi["resamples"] = int(boot_roi["resample"].nunique()) if len(boot_roi) else 0
@@ -427,6 +508,7 @@ def bootstrap_intervals(
     config: IntervalConfig,
     seed: int = 0,
     batch_size: int | None = None,
+    penalty: PenaltyAllowance | None = None,
 ) -> IntervalTables:
     """The run's attribution tables with block-bootstrap intervals (see the module docstring).
 
@@ -434,13 +516,14 @@ def bootstrap_intervals(
     are); ``table`` the run's feature table; ``make_module`` / ``make_trainer`` the run's builders without
     loggers; ``seed`` / ``batch_size`` the run's. Holdout: refits on resamples of the model's training periods,
     scored on its training rows. Walk-forward: refits on resamples of the last fold's window, scored on every
-    period, combined with the fold spread."""
+    period, combined with the fold spread. ``penalty``: the media penalty's allowance when ``loss.lambda_media: cv``
+    chose it (:func:`penalty_allowance`)."""
     walk = result.mode == "walk_forward"
     last = result.folds[-1]
     split = "all" if walk else "train"
     boot = block_bootstrap(table, last.fold, last.datamodule, split, make_module, make_trainer, config, seed, batch_size)
     members_el, members_roi = member_tables(result) if walk else (None, None)
-    el, roi = interval_tables(result.elasticities, result.roi, boot.elasticities, boot.roi, config.level, members_el, members_roi)
+    el, roi = interval_tables(result.elasticities, result.roi, boot.elasticities, boot.roi, config.level, members_el, members_roi, penalty)
     band = prediction_band(boot.periods, config.level)
     cband = curve_band(result.curves, boot.curves, config.level) if boot.curves is not None else None
     info = {
@@ -454,6 +537,7 @@ def bootstrap_intervals(
         "seconds": round(boot.seconds, 1),
         "processes": int(config.processes),
         "failures": boot.failures,
+        "penalty_allowance": None if penalty is None else penalty.describe(),
     }
     tables = IntervalTables(el, roi, boot.replicate_table(), band, info, curve_band=cband)
     tables.boot, tables.members_el, tables.members_roi = boot, members_el, members_roi

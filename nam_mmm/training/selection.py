@@ -14,7 +14,7 @@ penalties apart cannot tell the channels' sizes apart either, and then the prior
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import lightning as L
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import Fold
-from nam_mmm.evaluation.attribution import predictions
+from nam_mmm.evaluation.attribution import elasticity_table, predictions, roi_table
 from nam_mmm.evaluation.metrics import rmse
 from nam_mmm.training.module import NAMModule
 from nam_mmm.training.runner import train_fold
@@ -40,9 +40,13 @@ class MediaShrinkageChoice:
     inner_test: str
     tolerance: float
     reason: str
+    admissible: list[float] = field(default_factory=list)  # the grid values within the tolerance (the chosen one among them)
+    # per fitted grid value, the inner model's (elasticities, ROI) on the inner window: what the estimates would be
+    # under each penalty, for the intervals' penalty allowance (nam_mmm.evaluation.intervals.penalty_allowance)
+    estimates: dict[float, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "estimates"}
 
 
 def inner_fold(fold: Fold, horizon: int) -> Fold | None:
@@ -66,15 +70,23 @@ def log_mse(frame: pd.DataFrame) -> float:
     return rmse(np.log(rows["actual"].to_numpy(float)), np.log(rows["predicted"].to_numpy(float))) ** 2
 
 
-def choose(grid: list[float], errors: list[float], tolerance: float) -> tuple[float, str]:
-    """The largest grid value whose error is within ``tolerance`` (relative) of the smallest finite error."""
+def admissible(grid: list[float], errors: list[float], tolerance: float) -> list[float]:
+    """The grid values whose error is finite and within ``tolerance`` (relative) of the smallest finite error:
+    the penalties the inner forecast cannot tell apart (empty when no error is finite)."""
     finite = [(lam, e) for lam, e in zip(grid, errors, strict=True) if np.isfinite(e)]
     if not finite:
-        return min(grid), "no grid value gave a finite inner forecast error: the smallest penalty is used"
+        return []
     best = min(e for _, e in finite)
-    within = [lam for lam, e in finite if e <= best * (1.0 + tolerance)]
-    chosen = max(within)
-    return chosen, f"largest penalty whose inner forecast error is within {tolerance:.0%} of the best ({best:.4g})"
+    return [lam for lam, e in finite if e <= best * (1.0 + tolerance)]
+
+
+def choose(grid: list[float], errors: list[float], tolerance: float) -> tuple[float, str]:
+    """The largest grid value whose error is within ``tolerance`` (relative) of the smallest finite error."""
+    within = admissible(grid, errors, tolerance)
+    if not within:
+        return min(grid), "no grid value gave a finite inner forecast error: the smallest penalty is used"
+    best = min(e for e in errors if np.isfinite(e))
+    return max(within), f"largest penalty whose inner forecast error is within {tolerance:.0%} of the best ({best:.4g})"
 
 
 def select_media_shrinkage(
@@ -95,12 +107,17 @@ def select_media_shrinkage(
         return MediaShrinkageChoice(
             min(grid), grid, [None] * len(grid), "—", "—", tolerance,
             f"the first training window ({len(fold.train)} periods) is too short to hold out {len(fold.test)}: the smallest penalty is used",
+            [min(grid)],
         )
-    errors = []
+    errors, estimates = [], {}
     for lam in grid:
         fit = train_fold(table, inner, lambda dm, lam=lam: make_module(dm, lam), make_trainer, seed, batch_size)
-        fit.module.model.eval()
-        errors.append(log_mse(predictions(fit.module.model, fit.datamodule, "test")))
+        model = fit.module.model.eval()
+        errors.append(log_mse(predictions(model, fit.datamodule, "test")))
+        estimates[lam] = (elasticity_table(model, fit.datamodule, "all"), roi_table(model, fit.datamodule, "all"))
     chosen, reason = choose(grid, errors, tolerance)
     spans = inner.describe()
-    return MediaShrinkageChoice(chosen, grid, [None if not np.isfinite(e) else e for e in errors], spans["train"], spans["test"], tolerance, reason)
+    return MediaShrinkageChoice(
+        chosen, grid, [None if not np.isfinite(e) else e for e in errors], spans["train"], spans["test"], tolerance, reason,
+        admissible(grid, errors, tolerance) or [chosen], estimates,
+    )
