@@ -109,3 +109,52 @@ def test_bootstrap_refits_give_interval_tables(tmp_path):
     band = tables.prediction_band
     assert len(band) == len(table.panel.periods) and (band["lower"] <= band["upper"]).all()
     assert {"feature", "brand", "x", "lower", "upper"} <= set(tables.curve_band.columns)
+
+
+def _tables(shift_roi: float, shift_el: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    el = pd.DataFrame({"level": ["sku", "sku"], "unit": ["a", "b"], "feature": ["price", "price"], "elasticity": [-1.0, -1.5 + shift_el]})
+    roi = pd.DataFrame({"channel": ["tv", "search"], "roi": [2.0 + shift_roi, 3.0 - shift_roi], "marginal_roi": [1.0, 1.0 + shift_roi]})
+    return el, roi
+
+
+def test_the_penalty_allowance_reaches_the_admissible_penalties_estimates_on_their_side():
+    from nam_mmm.evaluation.intervals import penalty_allowance
+
+    estimates = {0.0: _tables(1.5, -0.2), 0.1: _tables(0.5, 0.1), 0.3: _tables(0.0, 0.0)}
+    pa = penalty_allowance(estimates, [0.0, 0.1, 0.3], 0.3)
+    roi = pa.roi.set_index("channel")
+    assert roi.loc["tv", "roi_up"] == pytest.approx(1.5) and roi.loc["tv", "roi_down"] == 0.0  # weaker penalty: larger tv ROI
+    assert roi.loc["search", "roi_down"] == pytest.approx(1.5) and roi.loc["search", "roi_up"] == 0.0
+    assert roi.loc["search", "marginal_roi_up"] == pytest.approx(1.5)
+    el = pa.elasticities.set_index("unit")
+    assert el.loc["b", "down"] == pytest.approx(0.2) and el.loc["b", "up"] == pytest.approx(0.1) and el.loc["a", "up"] == 0.0
+    assert "0, 0.1" in pa.describe()
+    # a penalty outside the tolerance moves nothing; the chosen one alone gives no allowance
+    alone = penalty_allowance(estimates, [0.3], 0.3)
+    assert (alone.roi[["roi_up", "roi_down"]].to_numpy() == 0).all() and alone.describe().startswith("none")
+    assert (penalty_allowance(estimates, [0.1, 0.3], 0.3).roi.set_index("channel").loc["tv", "roi_up"]) == pytest.approx(0.5)
+
+
+def test_the_penalty_allowance_widens_only_the_side_it_points_to():
+    reps = np.array([[2.0], [2.0], [2.0]])  # refits that agree with the fit: no bootstrap width, no bias
+    lo, hi = bias_aware_interval(np.array([2.0]), np.array([2.0]), reps, None, 0.9, np.array([1.5]), np.array([0.0]))
+    assert lo[0] == pytest.approx(2.0) and hi[0] == pytest.approx(3.5)
+    lo, hi = bias_aware_interval(np.array([2.0]), np.array([2.0]), reps, None, 0.9)
+    assert lo[0] == hi[0] == pytest.approx(2.0)  # without it: the shrinkage every resample shares stays invisible
+
+
+def test_interval_tables_carry_the_penalty_allowance_into_the_roi_and_elasticity_bounds():
+    from nam_mmm.evaluation.intervals import interval_tables, penalty_allowance
+
+    el, roi = _tables(0.0, 0.0)
+    el = el.assign(lower=el["elasticity"], upper=el["elasticity"])
+    boot_el = pd.concat([el.assign(resample=b) for b in range(3)], ignore_index=True)
+    boot_roi = pd.concat([roi.assign(resample=b) for b in range(3)], ignore_index=True)
+    pa = penalty_allowance({0.0: _tables(1.0, -0.4), 0.3: _tables(0.0, 0.0)}, [0.0, 0.3], 0.3)
+    el_p, roi_p = interval_tables(el, roi, boot_el, boot_roi, 0.9, penalty=pa)
+    el_0, roi_0 = interval_tables(el, roi, boot_el, boot_roi, 0.9)
+    r, r0 = roi_p.set_index("channel"), roi_0.set_index("channel")
+    assert r.loc["tv", "roi_upper"] == pytest.approx(3.0) and r.loc["tv", "roi_lower"] == pytest.approx(2.0)
+    assert r.loc["search", "roi_lower"] == pytest.approx(2.0) and r0.loc["search", "roi_lower"] == pytest.approx(3.0)
+    e = el_p.set_index("unit")
+    assert e.loc["b", "lower"] == pytest.approx(-1.9) and e.loc["b", "upper"] == pytest.approx(-1.5)
