@@ -187,3 +187,14 @@ def test_pdf_of_a_run_with_many_features_and_channels_keeps_its_two_pages(walk_f
     path = write_pdf(crowded, tmp_path / "summary.pdf")
     raw = path.read_bytes()
     assert len(re.findall(rb"/Type\s*/Page\b", raw)) == 2
+
+
+def test_the_interval_note_names_the_media_penalty_allowance_when_there_is_one():
+    from types import SimpleNamespace
+
+    from nam_mmm.reporting.report import _notes
+
+    info = {"resamples": 20, "block_length": 5, "window": "w", "scored_on": "every period", "seconds": 1.0}
+    assert "penalty" not in _notes(SimpleNamespace(intervals={**info, "penalty_allowance": None}), None)["intervals_note"]
+    note = _notes(SimpleNamespace(intervals={**info, "penalty_allowance": "estimates under loss.lambda_media=0"}), None)["intervals_note"]
+    assert note.endswith("Media penalty allowance: estimates under loss.lambda_media=0.")

@@ -125,6 +125,8 @@ def _notes(run: RunData, comparison_file: Path | None) -> dict[str, str]:
     intervals_note = ""
     if info:
         intervals_note = f"{info.get('resamples')} refits, block length {info.get('block_length')} periods, resampled window {info.get('window')}, scored on {info.get('scored_on')}; {info.get('seconds')} s."
+        if info.get("penalty_allowance"):
+            intervals_note += f" Media penalty allowance: {info['penalty_allowance']}."
     return {"comparison_note": comparison_note, "intervals_note": intervals_note}
 
 
