@@ -300,12 +300,12 @@ def _bootstrap(cfg: DictConfig, table, folds, result, media_choice=None):
     ``media_choice``: the ``loss.lambda_media: cv`` selection, whose admissible penalties widen the intervals."""
     if not (cfg.get("intervals") and cfg.intervals.get("enabled")):
         return None
-    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, penalty_allowance
+    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, choice_allowance
     from nam_mmm.evaluation.run_result import CONTRIBUTION_COLUMNS
 
     make_module, make_trainer = _builders(cfg, table, len(folds), [], [])  # refits: no loggers
     settings = IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True))
-    penalty = penalty_allowance(media_choice.estimates, media_choice.admissible, media_choice.chosen) if media_choice and media_choice.estimates else None
+    penalty = choice_allowance(media_choice)
     intervals = bootstrap_intervals(result, table, make_module, make_trainer, settings, seed=int(cfg.seed), batch_size=cfg.batch_size, penalty=penalty)
     result.elasticities, result.roi = intervals.elasticities, intervals.roi
     result.contributions = intervals.roi[CONTRIBUTION_COLUMNS]

@@ -54,7 +54,7 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     from omegaconf import OmegaConf
 
     from nam_mmm.entry import _builders, _select_media_shrinkage, load_table, make_splitter, quiet_lightning
-    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, penalty_allowance
+    from nam_mmm.evaluation.intervals import IntervalConfig, bootstrap_intervals, choice_allowance
     from nam_mmm.evaluation.recovery_suite import fold_plan, scenario_config
     from nam_mmm.evaluation.run_result import summarize_run
     from nam_mmm.evaluation.walk_forward import AcceptanceCriteria
@@ -74,8 +74,7 @@ def run_panel(scenario: str, seed: int, args, workdir: Path) -> dict:
     started = time.perf_counter()
     table = load_table(cfg.data)
     folds = make_splitter(cfg.validation).split(table.panel.periods)
-    choice = _select_media_shrinkage(cfg, table, folds)  # loss.lambda_media: cv, as train.py chooses it
-    penalty = penalty_allowance(choice.estimates, choice.admissible, choice.chosen) if choice and choice.estimates else None
+    penalty = choice_allowance(_select_media_shrinkage(cfg, table, folds))  # loss.lambda_media: cv, as train.py chooses it
     make_module, make_trainer = _builders(cfg, table, len(folds), [], [])
     ckpt = workdir / f"{scenario}_{seed}"
     ckpt.mkdir(parents=True, exist_ok=True)

@@ -158,3 +158,12 @@ def test_interval_tables_carry_the_penalty_allowance_into_the_roi_and_elasticity
     assert r.loc["search", "roi_lower"] == pytest.approx(2.0) and r0.loc["search", "roi_lower"] == pytest.approx(3.0)
     e = el_p.set_index("unit")
     assert e.loc["b", "lower"] == pytest.approx(-1.9) and e.loc["b", "upper"] == pytest.approx(-1.5)
+
+
+def test_a_selection_without_inner_fits_gives_no_penalty_allowance():
+    from nam_mmm.evaluation.intervals import choice_allowance
+    from nam_mmm.training.selection import MediaShrinkageChoice
+
+    assert choice_allowance(None) is None  # the penalty was a number
+    short = MediaShrinkageChoice(0.0, [0.0, 0.3], [None, None], "—", "—", 0.05, "window too short", [0.0])
+    assert choice_allowance(short) is None and "inner_fits" not in short.to_dict()

@@ -59,7 +59,7 @@ def test_a_cv_run_records_its_choice_and_every_fold_trains_with_it(tmp_path, cap
     choice = json.loads((tmp_path / "metrics.json").read_text())["lambda_media_selection"]
     assert choice["chosen"] in (0.0, 0.5) and choice["grid"] == [0.0, 0.5]
     assert all(e is not None and e > 0 for e in choice["inner_mse_log"])
-    assert choice["chosen"] in choice["admissible"] and set(choice["admissible"]) <= {0.0, 0.5} and "estimates" not in choice
+    assert choice["chosen"] in choice["admissible"] and set(choice["admissible"]) <= {0.0, 0.5} and "inner_fits" not in choice
     assert choice["inner_test"].endswith("(4)") and choice["inner_train"].endswith("(20)")  # the first window, split
     for fold in sorted(tmp_path.glob("fold_*")):
         assert json.loads((fold / "metrics.json").read_text())["lambda_media"] == choice["chosen"]

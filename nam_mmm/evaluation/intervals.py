@@ -409,6 +409,22 @@ def penalty_allowance(estimates: dict[float, tuple[pd.DataFrame, pd.DataFrame]],
     return PenaltyAllowance(el_table, roi_table, float(chosen), [float(g) for g in admissible])
 
 
+def choice_allowance(choice) -> PenaltyAllowance | None:
+    """:func:`penalty_allowance` of a ``loss.lambda_media: cv`` selection
+    (:class:`~nam_mmm.training.selection.MediaShrinkageChoice`): the tables of its inner models under the chosen and
+    the other admissible penalties. None without a selection or without inner fits (a window too short to split)."""
+    if choice is None or choice.chosen not in choice.inner_fits:
+        return None
+    from nam_mmm.evaluation.attribution import elasticity_table, roi_table
+
+    estimates = {
+        lam: (elasticity_table(model, dm, "all"), roi_table(model, dm, "all"))
+        for lam, (model, dm) in choice.inner_fits.items()
+        if lam in choice.admissible
+    }
+    return penalty_allowance(estimates, choice.admissible, choice.chosen)
+
+
 @dataclass
 class IntervalTables:
     """What :func:`bootstrap_intervals` returns: the run folder's ``elasticities.csv`` and ``roi.csv`` with the

@@ -14,7 +14,7 @@ penalties apart cannot tell the channels' sizes apart either, and then the prior
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import lightning as L
 import numpy as np
@@ -23,8 +23,9 @@ import pandas as pd
 from nam_mmm.data.features.table import FeatureTable
 from nam_mmm.data.folds.datamodule import PanelDataModule
 from nam_mmm.data.folds.splitters import Fold
-from nam_mmm.evaluation.attribution import elasticity_table, predictions, roi_table
+from nam_mmm.evaluation.attribution import predictions
 from nam_mmm.evaluation.metrics import rmse
+from nam_mmm.models.nam import HierarchicalNAM
 from nam_mmm.training.module import NAMModule
 from nam_mmm.training.runner import train_fold
 
@@ -41,12 +42,12 @@ class MediaShrinkageChoice:
     tolerance: float
     reason: str
     admissible: list[float] = field(default_factory=list)  # the grid values within the tolerance (the chosen one among them)
-    # per fitted grid value, the inner model's (elasticities, ROI) on the inner window: what the estimates would be
-    # under each penalty, for the intervals' penalty allowance (nam_mmm.evaluation.intervals.penalty_allowance)
-    estimates: dict[float, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False, compare=False)
+    # per fitted grid value, the inner model and its datamodule (eval mode): what the estimates would be under each
+    # penalty, read only by the intervals' penalty allowance (nam_mmm.evaluation.intervals.choice_allowance)
+    inner_fits: dict[float, tuple[HierarchicalNAM, PanelDataModule]] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "estimates"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "inner_fits"}  # no copy of the models
 
 
 def inner_fold(fold: Fold, horizon: int) -> Fold | None:
@@ -109,15 +110,15 @@ def select_media_shrinkage(
             f"the first training window ({len(fold.train)} periods) is too short to hold out {len(fold.test)}: the smallest penalty is used",
             [min(grid)],
         )
-    errors, estimates = [], {}
+    errors, fits = [], {}
     for lam in grid:
         fit = train_fold(table, inner, lambda dm, lam=lam: make_module(dm, lam), make_trainer, seed, batch_size)
         model = fit.module.model.eval()
         errors.append(log_mse(predictions(model, fit.datamodule, "test")))
-        estimates[lam] = (elasticity_table(model, fit.datamodule, "all"), roi_table(model, fit.datamodule, "all"))
+        fits[lam] = (model, fit.datamodule)
     chosen, reason = choose(grid, errors, tolerance)
     spans = inner.describe()
     return MediaShrinkageChoice(
         chosen, grid, [None if not np.isfinite(e) else e for e in errors], spans["train"], spans["test"], tolerance, reason,
-        admissible(grid, errors, tolerance) or [chosen], estimates,
+        admissible(grid, errors, tolerance) or [chosen], fits,
     )
